@@ -1,0 +1,76 @@
+# The registry's commands. `make run` serves it; `make test` checks it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST    ?= 127.0.0.1
+PORT    ?= 5000
+WORKERS ?= 2
+THREADS ?= 1
+POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
+
+.PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgres bench openapi lock migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime dependencies only, pinned by constraints.txt.
+$(VENV)/.run: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+# Everything the tests need as well.
+$(VENV)/.dev: $(VENV)/.run
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.run
+	$(BIN)/flask --app wsgi db upgrade
+	$(BIN)/flask --app wsgi registry seed
+	@echo "registry: serving on http://$(HOST):$(PORT)/ (API docs at /docs)."
+	@echo "registry: create the first admin with"
+	@echo "  $(BIN)/flask --app wsgi registry create-user you@example.org --role admin --organisation 'Your organisation' --password-stdin"
+	REGISTRY_SESSION_COOKIE_SECURE=$${REGISTRY_SESSION_COOKIE_SECURE:-0} \
+	$(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) \
+		--access-logfile - --access-logformat '' --worker-tmp-dir /dev/shm wsgi:app
+
+migrate: $(VENV)/.run
+	$(BIN)/flask --app wsgi db upgrade
+
+test: lint typecheck pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: pytest-sqlite pytest-postgres
+
+pytest-sqlite: $(VENV)/.dev
+	REGISTRY_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+
+# On PostgreSQL when one answers; with REQUIRE_POSTGRES=1 a missing one fails the run.
+pytest-postgres: $(VENV)/.dev
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(POSTGRES_URL)" 2>/dev/null; then \
+		REGISTRY_TEST_DB=postgresql REGISTRY_TEST_POSTGRES_URL="$(POSTGRES_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
+	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
+		echo "PostgreSQL is required (REQUIRE_POSTGRES=1) but $(POSTGRES_URL) does not answer" >&2; exit 1; \
+	else \
+		echo "PostgreSQL not reachable at $(POSTGRES_URL): the PostgreSQL pass was skipped"; \
+	fi
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+openapi: $(VENV)/.run
+	$(BIN)/flask --app wsgi openapi write --format yaml openapi/openapi.yaml
+
+# Re-resolve the pinned versions from pyproject.toml's bounds.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | sort > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) instance .mypy_cache .ruff_cache

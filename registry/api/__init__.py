@@ -1,0 +1,1 @@
+"""HTTP resources: parse, authorise, call one service, commit, return."""

@@ -1,0 +1,141 @@
+"""The application factory's body (``registry.create_app`` defers to it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from flask import Flask, Response, request
+
+from registry import config as config_module
+from registry.api import ops
+from registry.db import init_db, set_write_intent
+from registry.errors import register_error_handlers
+from registry.extensions import api, migrate
+from registry.keys import load_signing_key
+from registry.logs import configure_logging, install_request_ids
+from registry.ratelimit import hit, init_rate_limits
+from registry.security import (
+    UNSAFE_METHODS,
+    Permission,
+    current_actor,
+    init_security,
+    requires,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = PROJECT_ROOT / "migrations"
+
+# Registered in this order; each later issue adds its blueprints here.
+BLUEPRINTS: tuple[tuple[Any, str], ...] = (
+    (ops.blp, ""),
+    (ops.blp, "/api/v1"),
+)
+
+
+def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    instance_path = os.environ.get("REGISTRY_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    app = Flask("registry", instance_path=instance_path, static_folder=None)
+    app.config.update(config_module.load(app.instance_path, overrides))
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app)
+    configure_logging(app.config["LOG_LEVEL"])
+
+    install_request_ids(app)
+    app.before_request(_declare_write_intent)
+    init_db(app)
+    migrate.init_app(app, directory=str(MIGRATIONS), compare_type=True)
+    app.extensions["registry.migration_head"] = _migration_head()
+    app.extensions["registry.signing_key"] = load_signing_key(app.config["SIGNING_KEY_FILE"])
+    init_rate_limits(app)
+    init_security(app)
+    app.before_request(_limit_writes)
+    app.after_request(_security_headers)
+
+    api.init_app(app)
+    _document_security(app)
+    spec_view = "api-docs.openapi_json"
+    app.view_functions[spec_view] = requires(Permission.PUBLIC)(app.view_functions[spec_view])
+    for blueprint, prefix in BLUEPRINTS:
+        name = blueprint.name + prefix.replace("/", "_")
+        api.register_blueprint(blueprint, url_prefix=prefix or None, name=name)
+    app.register_blueprint(ops.docs)
+    register_error_handlers(app)
+
+    from registry.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _engine_options(app: Flask) -> dict[str, Any]:
+    from registry.db import engine_options
+
+    return engine_options(app.config["SQLALCHEMY_DATABASE_URI"], app.config)
+
+
+def _migration_head() -> str | None:
+    script = ScriptDirectory.from_config(_alembic_config())
+    return script.get_current_head()
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig(str(MIGRATIONS / "alembic.ini"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _declare_write_intent() -> None:
+    set_write_intent(request.method in UNSAFE_METHODS)
+
+
+def _limit_writes() -> None:
+    if request.method in UNSAFE_METHODS:
+        actor = current_actor()
+        hit("RATELIMIT_WRITES", actor.audit_id or request.remote_addr or "unknown", actor.kind)
+
+
+def _security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors 'none'",
+        )
+    else:
+        headers.setdefault(
+            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+        )
+    if current_actor().is_authenticated:
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _document_security(app: Flask) -> None:
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token from POST /api/v1/tokens or "
+            "`flask registry create-token`.",
+        },
+    )
+    api.spec.components.security_scheme(
+        "sessionCookie",
+        {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": app.config["SESSION_COOKIE_NAME"],
+            "description": "A session from POST /api/v1/auth/login. Writes also need the "
+            "X-CSRF-Token header.",
+        },
+    )

@@ -1,0 +1,136 @@
+"""Configuration: defaults, then ``REGISTRY_*`` environment variables, then a mapping.
+
+Secrets that are not configured are generated into the instance folder on first run,
+with owner-only permissions, and never written to a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "REGISTRY_"
+
+DEFAULTS: dict[str, Any] = {
+    # Database. None means the embedded SQLite file under the instance folder.
+    "SQLALCHEMY_DATABASE_URI": None,
+    "DB_LOCK_TIMEOUT_MS": 10_000,
+    "DB_STATEMENT_TIMEOUT_MS": 14_000,
+    "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": 60_000,
+    "DB_CONNECT_TIMEOUT_S": 5,
+    "DB_POOL_SIZE": 5,
+    "RETRY_AFTER_S": 5,
+    # Secrets. None means generated into the instance folder on first run.
+    "SECRET_KEY": None,
+    "SIGNING_KEY_FILE": None,
+    # Sessions for people.
+    "SESSION_COOKIE_NAME": "registry_session",
+    "SESSION_COOKIE_SECURE": True,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    # Requests and lists.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "MAX_JSON_DEPTH": 32,
+    "PAGE_SIZE_DEFAULT": 50,
+    "PAGE_SIZE_MAX": 200,
+    # Rate limits (flask-limiter notation). The store is shared by all workers when
+    # RATELIMIT_STORAGE_URI points at one (for example redis://127.0.0.1:6379/0).
+    "RATELIMIT_ENABLED": True,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_LOGIN_PER_ACCOUNT": "10 per 15 minutes",
+    "RATELIMIT_LOGIN_PER_ADDRESS": "50 per 15 minutes",
+    "RATELIMIT_WRITES": "600 per minute",
+    # How long a worker may serve the cached policy set before checking for a new revision.
+    "POLICY_SET_CHECK_INTERVAL_S": 1.0,
+    # Tokens.
+    "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
+    "TOKEN_MAX_EXPIRY_DAYS": 366,
+    "TOKEN_LAST_USED_RESOLUTION_S": 60,
+    # Logging.
+    "LOG_LEVEL": "INFO",
+    # OpenAPI.
+    "API_TITLE": "London health and care data policy registry",
+    "API_VERSION": "1",
+    "OPENAPI_VERSION": "3.1.0",
+    "OPENAPI_URL_PREFIX": "/",
+    "OPENAPI_JSON_PATH": "openapi.json",
+}
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    """Turn an environment string into the type of the default it overrides."""
+    if isinstance(default, bool):
+        if raw.strip().lower() in {"1", "true", "yes", "on"}:
+            return True
+        if raw.strip().lower() in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"not a boolean: {raw!r}")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    return raw
+
+
+def normalise_database_url(url: str) -> str:
+    """Make a PostgreSQL URL use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load(instance_path: str, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge defaults, environment and overrides; fill in generated secrets."""
+    settings = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(ENV_PREFIX + key)
+        if raw is not None:
+            settings[key] = _coerce(raw, default if default is not None else "")
+    if os.environ.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if os.environ.get("RATELIMIT_STORAGE_URI"):
+        settings["RATELIMIT_STORAGE_URI"] = os.environ["RATELIMIT_STORAGE_URI"]
+    settings.update(overrides or {})
+
+    instance = Path(instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not settings["SQLALCHEMY_DATABASE_URI"]:
+        settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'registry.sqlite3'}"
+    settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        settings["SQLALCHEMY_DATABASE_URI"]
+    )
+    if not settings["SECRET_KEY"]:
+        settings["SECRET_KEY"] = read_or_create_secret(
+            instance / "secret-key", lambda: secrets.token_hex(32).encode()
+        ).decode()
+    if not settings["SIGNING_KEY_FILE"]:
+        settings["SIGNING_KEY_FILE"] = str(instance / "audit-signing-key.pem")
+    return settings
+
+
+def read_or_create_secret(path: Path, make: Any) -> bytes:
+    """Return the secret in ``path``, creating it atomically (owner-only) if absent.
+
+    Several workers may start at once: each writes a private temporary file and links
+    it into place; the link fails for all but one, and everyone reads the winner's.
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(make())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()

@@ -1,0 +1,168 @@
+"""The database: declarative base, column types, and per-dialect connection rules.
+
+SQLite: WAL, foreign keys, a busy timeout, and ``BEGIN IMMEDIATE`` for write
+transactions. Python's sqlite3 otherwise runs reads outside the transaction and upgrades
+a deferred transaction on its first write, which loses concurrent updates or fails them
+with "database is locked"; taking the write lock at BEGIN serialises writers properly.
+PostgreSQL: psycopg 3 with lock, statement and idle-in-transaction timeouts, so a stuck
+database turns into a 503 rather than a hung worker.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, DateTime, Engine, MetaData, event
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    SQLite keeps no zone, PostgreSQL keeps one; both give back an aware UTC datetime
+    with microsecond precision, so hashes over timestamps are stable across databases.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# On the registry, not the class: Flask-SQLAlchemy subclasses the base once more.
+Base.registry.update_type_annotation_map(
+    {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+)
+
+
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+# Whether the next transaction on this context will write. Views for unsafe methods
+# and CLI commands set it; on SQLite it decides between BEGIN IMMEDIATE and BEGIN.
+_write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("write_intent", default=False)
+
+
+def set_write_intent(value: bool) -> None:
+    _write_intent.set(value)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Run the enclosed transactions as writers (``BEGIN IMMEDIATE`` on SQLite)."""
+    token = _write_intent.set(True)
+    try:
+        yield
+    finally:
+        _write_intent.reset(token)
+
+
+def begin_write() -> None:
+    """Switch the current session to a write transaction.
+
+    A read that discovers it must write (a review past its closing time) ends its read
+    transaction first: on SQLite a deferred transaction cannot safely become a writer.
+    """
+    if not _write_intent.get():
+        db.session.rollback()
+        _write_intent.set(True)
+
+
+def utcnow() -> datetime:
+    """The current time, UTC, at the microsecond precision both databases keep."""
+    return datetime.now(UTC)
+
+
+def engine_options(uri: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured database."""
+    if uri.startswith("sqlite"):
+        return {
+            "connect_args": {
+                "timeout": settings["DB_LOCK_TIMEOUT_MS"] / 1000,
+                "check_same_thread": False,
+            },
+        }
+    options = " ".join(
+        [
+            f"-c lock_timeout={int(settings['DB_LOCK_TIMEOUT_MS'])}",
+            f"-c statement_timeout={int(settings['DB_STATEMENT_TIMEOUT_MS'])}",
+            "-c idle_in_transaction_session_timeout="
+            f"{int(settings['DB_IDLE_IN_TRANSACTION_TIMEOUT_MS'])}",
+            "-c timezone=UTC",
+        ]
+    )
+    return {
+        "pool_pre_ping": True,
+        "pool_size": int(settings["DB_POOL_SIZE"]),
+        "max_overflow": 5,
+        "pool_timeout": settings["DB_LOCK_TIMEOUT_MS"] / 1000,
+        "connect_args": {
+            "connect_timeout": int(settings["DB_CONNECT_TIMEOUT_S"]),
+            "options": options,
+            "application_name": "registry",
+        },
+    }
+
+
+def install_sqlite_rules(engine: Engine, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys, busy timeout, and BEGIN IMMEDIATE for writers."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+def init_db(app: Flask) -> None:
+    """Bind the database to ``app`` and install the per-dialect rules."""
+    db.init_app(app)
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            install_sqlite_rules(engine, int(app.config["DB_LOCK_TIMEOUT_MS"]))
+
+
+def is_postgres() -> bool:
+    return db.engine.dialect.name == "postgresql"

@@ -1,0 +1,54 @@
+"""The append-only audit log and its signed checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from registry.db import Base
+
+
+class AuditEvent(Base):
+    """One change, chained to the one before by ``prev_hash``."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_entity", "entity_type", "entity_id", "seq"),
+        Index("ix_audit_events_occurred_at", "occurred_at"),
+        Index("ix_audit_events_action", "action", "seq"),
+        Index("ix_audit_events_actor", "actor_type", "actor_id", "seq"),
+    )
+
+    # Assigned under the chain lock, never by a sequence: the log has no gaps.
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[datetime]
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_label: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[Any | None] = mapped_column(JSON)
+    after: Mapped[Any | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Checkpoint(Base):
+    """A signed statement of the log's size and Merkle root."""
+
+    __tablename__ = "audit_checkpoints"
+
+    # Never two roots for one size.
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+    # The roots of the perfect subtrees at this size (hex, largest first): the next
+    # append computes the new root from these without reading the log.
+    frontier: Mapped[list[Any]] = mapped_column(JSON)

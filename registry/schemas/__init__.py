@@ -1,0 +1,1 @@
+"""marshmallow shapes only: no queries, no commits."""

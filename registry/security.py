@@ -1,0 +1,307 @@
+"""Who may do what: roles, permissions, and the one decorator every route declares.
+
+Identity comes from a session cookie (people, via Flask-Login) or a bearer token
+(machines), never both; the query string never carries a token. ``requires`` both
+enforces a permission and documents it (security, 401, 403) in the OpenAPI spec, and a
+test fails for any route that does not declare one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from enum import StrEnum
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import Flask, current_app, g, request, session
+from flask_login import current_user
+from sqlalchemy import select, update
+
+from registry.db import db, utcnow, writing
+from registry.errors import DomainError, Forbidden, Unauthenticated
+from registry.extensions import login_manager
+from registry.models.identity import ApiToken, Role, User
+from registry.services.context import Actor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+TOKEN_PREFIX = "rgt"  # noqa: S105 (a public prefix, not a secret)
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+_QUERY_TOKEN_NAMES = ("access_token", "token", "api_key", "apikey", "bearer")
+
+
+class Permission(StrEnum):
+    PUBLIC = "public"
+    AUTHENTICATED = "authenticated"
+    POLICY_EDIT = "policy:edit"
+    POLICY_READ_DRAFTS = "policy:read-drafts"
+    REVIEW_VOTE = "review:vote"
+    REVIEW_MANAGE = "review:manage"
+    PANEL_MANAGE = "panel:manage"
+    DECISION_CREATE = "decision:create"
+    DECISION_READ_ALL = "decision:read-all"
+    AUDIT_READ = "audit:read"
+    IDENTITY_MANAGE = "identity:manage"
+
+
+_EVERYONE = {Permission.PUBLIC, Permission.AUTHENTICATED}
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(
+        _EVERYONE
+        | {
+            Permission.POLICY_READ_DRAFTS,
+            Permission.REVIEW_MANAGE,
+            Permission.PANEL_MANAGE,
+            Permission.DECISION_CREATE,
+            Permission.DECISION_READ_ALL,
+            Permission.AUDIT_READ,
+            Permission.IDENTITY_MANAGE,
+        }
+    ),
+    Role.EDITOR: frozenset(
+        _EVERYONE
+        | {
+            Permission.POLICY_EDIT,
+            Permission.POLICY_READ_DRAFTS,
+            Permission.REVIEW_MANAGE,
+            Permission.DECISION_CREATE,
+        }
+    ),
+    Role.PANEL_MEMBER: frozenset(_EVERYONE | {Permission.REVIEW_VOTE}),
+    Role.AUDITOR: frozenset(
+        _EVERYONE | {Permission.AUDIT_READ, Permission.DECISION_READ_ALL}
+    ),
+    Role.READER: frozenset(_EVERYONE | {Permission.DECISION_CREATE}),
+}
+
+
+def has_permission(actor: Actor, permission: Permission) -> bool:
+    if permission is Permission.PUBLIC:
+        return True
+    if not actor.is_authenticated or actor.role is None:
+        return False
+    return permission in ROLE_PERMISSIONS.get(actor.role, frozenset())
+
+
+def token_roles_allowed(owner_role: str) -> set[str]:
+    """The roles a token of a user with ``owner_role`` may carry: theirs, or less."""
+    if owner_role == Role.ADMIN:
+        return {str(r) for r in Role}
+    return {owner_role, str(Role.READER)}
+
+
+# --- the decorator -------------------------------------------------------------------
+
+PERMISSION_ATTR = "__registry_permission__"
+_AUTHENTICATED_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
+_OPTIONAL_SECURITY: list[dict[str, list[str]]] = [{}, *_AUTHENTICATED_SECURITY]
+
+
+def requires(permission: Permission) -> Callable[[F], F]:
+    """Declare, enforce and document the permission a view needs.
+
+    Public views still accept credentials (an editor sees drafts where the public does
+    not); every other view answers 401 without credentials and 403 without the role.
+    """
+
+    def decorate(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            actor = current_actor()
+            if not has_permission(actor, permission):
+                if not actor.is_authenticated:
+                    raise Unauthenticated()
+                raise Forbidden(f"Your role ({actor.role}) does not allow this ({permission}).")
+            return func(*args, **kwargs)
+
+        apidoc = dict(getattr(wrapper, "_apidoc", {}))
+        manual = dict(apidoc.get("manual_doc", {}))
+        if permission is Permission.PUBLIC:
+            manual["security"] = _OPTIONAL_SECURITY
+        else:
+            manual["security"] = _AUTHENTICATED_SECURITY
+            responses = dict(manual.get("responses", {}))
+            responses["401"] = {"$ref": "#/components/responses/Unauthenticated"}
+            responses["403"] = {"$ref": "#/components/responses/Forbidden"}
+            manual["responses"] = responses
+            manual.setdefault("x-permission", str(permission))
+        apidoc["manual_doc"] = manual
+        wrapper._apidoc = apidoc  # type: ignore[attr-defined]
+        setattr(wrapper, PERMISSION_ATTR, permission)
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def declared_permission(view: Any) -> Permission | None:
+    return getattr(view, PERMISSION_ATTR, None)
+
+
+# --- identity --------------------------------------------------------------------------
+
+
+def current_actor() -> Actor:
+    actor = g.get("actor")
+    if actor is None:
+        actor = Actor.anonymous(g.get("request_id"))
+    return cast(Actor, actor)
+
+
+def _actor_for_user(user: User) -> Actor:
+    return Actor(
+        kind="user",
+        user_id=user.id,
+        role=user.role,
+        organisation_id=user.organisation_id,
+        label=user.email,
+        request_id=g.get("request_id"),
+    )
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_token_secret() -> tuple[str, str, str]:
+    """A fresh token: (the whole token shown once, its lookup part, its secret's hash)."""
+    lookup = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return f"{TOKEN_PREFIX}_{lookup}_{secret}", lookup, hash_secret(secret)
+
+
+def _token_user(raw: str) -> tuple[ApiToken, User]:
+    invalid = Unauthenticated("The bearer token is invalid, expired or revoked.")
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+        raise invalid
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.lookup == parts[1])
+    ).scalar_one_or_none()
+    # Compare even when no row matched, so timing does not tell a lookup that exists.
+    stored = token.secret_hash if token is not None else "0" * 64
+    matches = hmac.compare_digest(stored, hash_secret(parts[2]))
+    now = utcnow()
+    if (
+        token is None
+        or not matches
+        or token.revoked_at is not None
+        or token.expires_at <= now
+        or not token.user.active
+    ):
+        raise invalid
+    _touch(token, now)
+    return token, token.user
+
+
+def _touch(token: ApiToken, now: Any) -> None:
+    """Record the token's use, at most once per resolution interval, in its own write."""
+    resolution = timedelta(seconds=current_app.config["TOKEN_LAST_USED_RESOLUTION_S"])
+    if token.last_used_at is not None and now - token.last_used_at < resolution:
+        return
+    statement = update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+    if request.method in UNSAFE_METHODS:
+        # A write request already holds (or will take) the write lock: ride along in it.
+        db.session.execute(statement)
+    else:
+        # A read stays a read: the bookkeeping commits on a connection of its own.
+        with writing(), db.engine.begin() as conn:
+            conn.execute(statement)
+    token.last_used_at = now
+
+
+class MixedCredentials(DomainError):
+    status, type, title = 400, "mixed-credentials", "Conflicting credentials"
+
+
+class CredentialsInQuery(DomainError):
+    status, type, title = 400, "credentials-in-query", "Credentials in the URL"
+
+
+class CsrfFailed(DomainError):
+    status, type, title = 403, "csrf-failed", "CSRF token missing or wrong"
+
+
+def load_identity() -> None:
+    """Establish ``g.actor`` for this request from a bearer token or the session."""
+    g.actor = Actor.anonymous(g.get("request_id"))
+    if any(name in request.args for name in _QUERY_TOKEN_NAMES):
+        raise CredentialsInQuery(
+            "Send tokens in the Authorization header, never in the URL: URLs are logged."
+        )
+    authorization = request.headers.get("Authorization")
+    has_cookie = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    if authorization is not None:
+        if has_cookie:
+            raise MixedCredentials(
+                "Send either a session cookie or a bearer token, not both."
+            )
+        scheme, _, raw = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
+        token, user = _token_user(raw.strip())
+        g._login_user = user
+        g.actor = Actor(
+            kind="token",
+            user_id=user.id,
+            token_id=token.id,
+            role=token.role,
+            organisation_id=user.organisation_id,
+            label=f"{user.email} (token {token.name})",
+            request_id=g.get("request_id"),
+        )
+        g.actor_label = f"token:{token.id}"
+        return
+    if has_cookie and current_user.is_authenticated:
+        g.actor = _actor_for_user(cast(User, current_user))
+        g.actor_label = f"user:{current_user.id}"
+        if request.method in UNSAFE_METHODS:
+            _check_csrf()
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return cast(str, token)
+
+
+def _check_csrf() -> None:
+    expected = session.get("csrf")
+    supplied = request.headers.get(CSRF_HEADER)
+    if supplied is None and request.mimetype in _FORM_TYPES:
+        supplied = request.form.get("csrf_token")
+    if not expected or not supplied or not hmac.compare_digest(str(expected), str(supplied)):
+        raise CsrfFailed(
+            f"Writes with a session cookie need the {CSRF_HEADER} header "
+            "(its value comes from GET /api/v1/auth/me or the login response)."
+        )
+
+
+@login_manager.user_loader
+def _load_session_user(identifier: str) -> User | None:
+    user_id, _, epoch = identifier.partition(":")
+    try:
+        user = db.session.get(User, int(user_id))
+    except ValueError:
+        return None
+    if user is None or not user.active or str(user.session_epoch) != epoch:
+        return None
+    return user
+
+
+@login_manager.unauthorized_handler
+def _unauthorised() -> Any:
+    raise Unauthenticated()
+
+
+def init_security(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = None
+    app.before_request(load_identity)

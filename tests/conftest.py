@@ -1,0 +1,214 @@
+"""Test fixtures: a migrated database per run (SQLite or PostgreSQL), reset per test.
+
+``REGISTRY_TEST_DB=postgresql`` runs the suite on PostgreSQL (``REGISTRY_TEST_POSTGRES_URL``
+or ``DATABASE_URL``, default the local server); each run creates its own database and
+drops it at the end. The schema always comes from the migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask, g
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from registry import create_app
+from registry.config import normalise_database_url
+from registry.db import db
+
+BACKEND = os.environ.get("REGISTRY_TEST_DB", "sqlite")
+POSTGRES_SERVER = os.environ.get(
+    "REGISTRY_TEST_POSTGRES_URL",
+    os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+)
+
+
+class TestDatabase:
+    """One database for the run: migrated once, emptied before every test."""
+
+    __test__ = False
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.workdir = workdir
+        if backend == "sqlite":
+            self.path = workdir / "registry.sqlite3"
+            self.template = workdir / "template.sqlite3"
+            self.url = f"sqlite:///{self.path}"
+        elif backend == "postgresql":
+            self.name = f"registry_test_{uuid.uuid4().hex[:12]}"
+            self.server = POSTGRES_SERVER
+            self.url = normalise_database_url(_with_database(self.server, self.name))
+        else:
+            raise ValueError(f"unknown REGISTRY_TEST_DB {backend!r}")
+
+    def create(self, signing_key_file: Path) -> None:
+        if self.backend == "postgresql":
+            with psycopg.connect(self.server, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.name}"')
+        app = create_app(self.app_config(signing_key_file))
+        with app.app_context():
+            upgrade()
+            db.session.remove()
+            db.engine.dispose()
+        if self.backend == "sqlite":
+            _checkpoint_wal(self.path)
+            shutil.copyfile(self.path, self.template)
+
+    def drop(self) -> None:
+        if self.backend == "postgresql":
+            with psycopg.connect(self.server, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def app_config(self, signing_key_file: Path, **overrides: Any) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": self.url,
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "SIGNING_KEY_FILE": str(signing_key_file),
+            "SESSION_COOKIE_SECURE": False,
+            "RATELIMIT_ENABLED": False,
+            "LOG_LEVEL": "INFO",
+        }
+        config.update(overrides)
+        return config
+
+    def reset(self, app: Flask) -> None:
+        """Empty every table (SQLite: restore the migrated file)."""
+        with app.app_context():
+            db.session.remove()
+            if self.backend == "sqlite":
+                db.engine.dispose()
+                for suffix in ("-wal", "-shm"):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+                shutil.copyfile(self.template, self.path)
+                return
+            tables = [t.name for t in db.metadata.sorted_tables]
+            with db.engine.begin() as conn:
+                # Tests start empty; the audit tables refuse TRUNCATE except in replica mode.
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                conn.execute(
+                    text(
+                        "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY"
+                    )
+                )
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _checkpoint_wal(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def signing_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys") / "audit-signing-key.pem"
+
+
+@pytest.fixture(scope="session")
+def database(
+    tmp_path_factory: pytest.TempPathFactory, signing_key_file: Path
+) -> Iterator[TestDatabase]:
+    database = TestDatabase(BACKEND, tmp_path_factory.mktemp("db"))
+    try:
+        database.create(signing_key_file)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    yield database
+    database.drop()
+
+
+class RegistryClient(FlaskClient):
+    """A test client whose requests start as fresh as a real server's.
+
+    pytest-flask keeps one app context for the whole test, so ``g`` and the database
+    session would otherwise outlive a request (a login after an anonymous request
+    would still look anonymous; an object read before would be served from memory).
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from flask import has_app_context
+
+        if has_app_context():
+            for key in ("_login_user", "actor", "actor_label", "request_id"):
+                g.pop(key, None)
+            db.session.remove()
+        return super().open(*args, **kwargs)
+
+
+def _build_app(database: TestDatabase, signing_key_file: Path, **overrides: Any) -> Flask:
+    app = create_app(database.app_config(signing_key_file, **overrides))
+    app.test_client_class = RegistryClient
+    return app
+
+
+def _dispose(app: Flask) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(database: TestDatabase, signing_key_file: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the test database with extra configuration; closed after the test."""
+    made: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        app = _build_app(database, signing_key_file, **overrides)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        _dispose(app)
+
+
+@pytest.fixture(scope="session")
+def _shared_app(database: TestDatabase, signing_key_file: Path) -> Iterator[Flask]:
+    app = _build_app(database, signing_key_file)
+    yield app
+    _dispose(app)
+
+
+@pytest.fixture
+def app(_shared_app: Flask, database: TestDatabase) -> Iterator[Flask]:
+    database.reset(_shared_app)
+    yield _shared_app
+    with _shared_app.app_context():
+        db.session.remove()
+
+
+@pytest.fixture
+def fresh_database(
+    database: TestDatabase, tmp_path: Path
+) -> Iterator[str]:
+    """An empty database of the run's kind, for tests that migrate or break it."""
+    if database.backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    name = f"registry_fresh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database.server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield normalise_database_url(_with_database(database.server, name))
+    finally:
+        with psycopg.connect(database.server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

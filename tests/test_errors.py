@@ -1,0 +1,150 @@
+"""Every error is an RFC 9457 problem: router errors, validation, size limits, crashes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.views import MethodView
+from marshmallow import Schema, fields
+
+from registry.api.base import Blueprint
+from registry.extensions import api
+from registry.security import Permission, requires
+
+PROBLEM = "application/problem+json"
+
+
+class EchoSchema(Schema):
+    name = fields.String(required=True)
+    count = fields.Integer()
+
+
+def assert_problem(response: Any, status: int, type_suffix: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json(force=True)
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    if type_suffix:
+        assert body["type"].endswith("/" + type_suffix)
+    return body
+
+
+@pytest.fixture
+def error_app(make_app: Callable[..., Flask], database: Any) -> Flask:
+    app = make_app()
+    blp = Blueprint("errortest", __name__)
+
+    @blp.route("/echo")
+    class Echo(MethodView):
+        @requires(Permission.PUBLIC)
+        @blp.arguments(EchoSchema)
+        @blp.response(200, EchoSchema)
+        def post(self, body: dict[str, Any]) -> dict[str, Any]:
+            """Echo the body"""
+            return body
+
+    @blp.route("/boom")
+    class Boom(MethodView):
+        @requires(Permission.PUBLIC)
+        def get(self) -> None:
+            """Fail on purpose"""
+            raise RuntimeError("secret-value-42 in SELECT * FROM users")
+
+    api.register_blueprint(blp, url_prefix="/test")
+    database.reset(app)
+    return app
+
+
+def test_unknown_route_is_a_404_problem(client: Any) -> None:
+    body = assert_problem(client.get("/api/v1/no-such-thing"), 404, "not-found")
+    assert body["instance"] == "/api/v1/no-such-thing"
+
+
+def test_wrong_method_is_a_405_problem_with_allow(client: Any) -> None:
+    response = client.delete("/healthz")
+    assert_problem(response, 405, "method-not-allowed")
+    allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+    assert "GET" in allowed
+    assert "DELETE" not in allowed
+
+
+def test_validation_errors_name_the_fields(error_app: Flask) -> None:
+    client = error_app.test_client()
+    response = client.post("/test/echo", json={"count": "many"})
+    body = assert_problem(response, 422, "validation-error")
+    assert set(body["errors"]) == {"name", "count"}
+
+
+def test_unknown_fields_are_rejected(error_app: Flask) -> None:
+    client = error_app.test_client()
+    body = assert_problem(
+        client.post("/test/echo", json={"name": "a", "surprise": 1}), 422, "validation-error"
+    )
+    assert "surprise" in body["errors"]
+
+
+def test_malformed_json_is_a_400_problem(error_app: Flask) -> None:
+    client = error_app.test_client()
+    response = client.post("/test/echo", data="{not json", content_type="application/json")
+    assert_problem(response, 400)
+
+
+def test_deeply_nested_json_is_refused(error_app: Flask) -> None:
+    client = error_app.test_client()
+    for depth in (40, 5000):
+        payload = "[" * depth + "]" * depth
+        response = client.post(
+            "/test/echo", data='{"name": ' + payload + "}", content_type="application/json"
+        )
+        body = assert_problem(response, 400)
+        assert "nested" in json.dumps(body["errors"])
+
+
+def test_a_body_over_one_mebibyte_is_a_413_problem(error_app: Flask) -> None:
+    client = error_app.test_client()
+    big = json.dumps({"name": "x" * (1024 * 1024)})
+    assert_problem(client.post("/test/echo", data=big, content_type="application/json"), 413)
+
+
+def test_a_body_just_under_the_limit_is_accepted(error_app: Flask) -> None:
+    client = error_app.test_client()
+    name = "x" * (1024 * 1024 - 100)
+    response = client.post("/test/echo", json={"name": name})
+    assert response.status_code == 200
+    assert response.get_json()["name"] == name
+
+
+def test_a_crash_is_a_500_problem_with_a_correlation_id_and_nothing_internal(
+    error_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = error_app.test_client()
+    with caplog.at_level(logging.ERROR, logger="registry"):
+        response = client.get("/test/boom", headers={"X-Request-ID": "crash-1"})
+    body = assert_problem(response, 500, "internal-error")
+    text = response.get_data(as_text=True)
+    assert body["correlation_id"] == "crash-1"
+    for leaked in ("secret-value-42", "SELECT", "Traceback", "RuntimeError"):
+        assert leaked not in text
+    records = [r for r in caplog.records if r.getMessage() == "unhandled exception"]
+    assert len(records) == 1
+    assert records[0].exc_info is not None
+    assert "secret-value-42" in str(records[0].exc_info[1])
+
+
+def test_every_response_carries_a_request_id(client: Any) -> None:
+    supplied = client.get("/healthz", headers={"X-Request-ID": "abc-123.x:y"})
+    assert supplied.headers["X-Request-ID"] == "abc-123.x:y"
+    generated = client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert generated.headers["X-Request-ID"] not in ("", "bad id\twith spaces")
+    assert len(generated.headers["X-Request-ID"]) == 32
+    missing = client.get("/nowhere")
+    assert missing.headers["X-Request-ID"]
+    assert missing.get_json(force=True)["request_id"] == missing.headers["X-Request-ID"]
