@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, Response, request
 
 from registry import config as config_module
-from registry.api import ops
+from registry.api import identity, ops
 from registry.db import init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
@@ -26,6 +26,7 @@ from registry.security import (
     init_security,
     requires,
 )
+from registry.services import passwords
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -34,6 +35,7 @@ MIGRATIONS = PROJECT_ROOT / "migrations"
 BLUEPRINTS: tuple[tuple[Any, str], ...] = (
     (ops.blp, ""),
     (ops.blp, "/api/v1"),
+    (identity.blp, "/api/v1"),
 )
 
 
@@ -50,6 +52,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, directory=str(MIGRATIONS), compare_type=True)
     app.extensions["registry.migration_head"] = _migration_head()
     app.extensions["registry.signing_key"] = load_signing_key(app.config["SIGNING_KEY_FILE"])
+    passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
     init_security(app)
     app.before_request(_limit_writes)

@@ -2,20 +2,127 @@
 
 from __future__ import annotations
 
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from registry.db import set_write_intent
+from registry.db import current_session, db, utcnow, writing
+from registry.errors import DomainError
+from registry.models.identity import OrganisationKind, Role
+from registry.services import identity
+from registry.services.context import Actor
 
 registry_cli = AppGroup("registry", help="Operate the London data policy registry.")
 
+F = TypeVar("F", bound=Callable[..., Any])
+REGISTRY_ORGANISATION = "London data policy registry"
+
+
+def writes(func: F) -> F:
+    """Run a command as one write transaction; a rule broken is a clean error, not a trace."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        db.session.rollback()  # start from no transaction, so the first BEGIN is a writer's
+        try:
+            with writing():
+                return func(*args, **kwargs)
+        except DomainError as exc:
+            db.session.rollback()
+            raise click.ClickException(exc.detail) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def cli_actor() -> Actor:
+    return Actor.system(label=f"cli:{getpass.getuser()}")
+
 
 @registry_cli.command("seed")
+@writes
 def seed_command() -> None:
     """Load the starter policy set (idempotent)."""
-    set_write_intent(True)
     click.echo("Nothing to seed yet.", err=True)
+
+
+@registry_cli.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice([str(r) for r in Role]))
+@click.option("--organisation", "organisation_name", default=REGISTRY_ORGANISATION,
+              show_default=True, help="Created if it does not exist.")
+@click.option("--organisation-kind", default="nhs_trust", show_default=True,
+              type=click.Choice([str(k) for k in OrganisationKind]),
+              help="The kind, if the organisation is created.")
+@click.option("--display-name", default=None, help="Defaults to the part before the @.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input.")
+@writes
+def create_user_command(
+    email: str,
+    role: str,
+    organisation_name: str,
+    organisation_kind: str,
+    display_name: str | None,
+    password_stdin: bool,
+) -> None:
+    """Create a user (without --password-stdin the account can use only tokens)."""
+    actor = cli_actor()
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    org = identity.find_organisation(current_session(), organisation_name)
+    if org is None:
+        kind = "registry" if organisation_name == REGISTRY_ORGANISATION else organisation_kind
+        org = identity.create_organisation(current_session(), actor, organisation_name, kind)
+        click.echo(f"created organisation {org.name!r} ({org.kind})", err=True)
+    user = identity.create_user(
+        current_session(),
+        actor,
+        email=email,
+        display_name=display_name or email.split("@", 1)[0],
+        organisation_id=org.id,
+        role=role,
+        password=password,
+    )
+    db.session.commit()
+    click.echo(f"created user {user.id} {user.email} ({user.role})", err=True)
+
+
+@registry_cli.command("create-token")
+@click.argument("email")
+@click.option("--name", default="cli", show_default=True)
+@click.option("--expires-days", type=click.IntRange(1), default=None,
+              help="Default from REGISTRY_TOKEN_DEFAULT_EXPIRY_DAYS (90).")
+@click.option("--role", type=click.Choice([str(r) for r in Role]), default=None,
+              help="Defaults to the user's role; may not exceed it.")
+@writes
+def create_token_command(
+    email: str, name: str, expires_days: int | None, role: str | None
+) -> None:
+    """Print a new API token for EMAIL, and nothing else, on standard output."""
+    user = identity.find_user(current_session(), email)
+    if user is None:
+        raise click.ClickException(f"no user {email}")
+    # The command runs with the operator's authority, on the user's behalf.
+    actor = Actor(kind="system", user_id=user.id, role=str(Role.ADMIN),
+                  label=cli_actor().label)
+    days = expires_days or current_app.config["TOKEN_DEFAULT_EXPIRY_DAYS"]
+    _token, secret = identity.create_token(
+        current_session(),
+        actor,
+        name=name,
+        expires_at=utcnow() + timedelta(days=days),
+        role=role,
+        user_id=user.id,
+        max_days=current_app.config["TOKEN_MAX_EXPIRY_DAYS"],
+    )
+    db.session.commit()
+    click.echo(secret)
 
 
 def register_cli(app: Flask) -> None:

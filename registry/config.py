@@ -36,8 +36,6 @@ DEFAULTS: dict[str, Any] = {
     # Requests and lists.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_JSON_DEPTH": 32,
-    "PAGE_SIZE_DEFAULT": 50,
-    "PAGE_SIZE_MAX": 200,
     # Rate limits (flask-limiter notation). The store is shared by all workers when
     # RATELIMIT_STORAGE_URI points at one (for example redis://127.0.0.1:6379/0).
     "RATELIMIT_ENABLED": True,
@@ -47,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_WRITES": "600 per minute",
     # How long a worker may serve the cached policy set before checking for a new revision.
     "POLICY_SET_CHECK_INTERVAL_S": 1.0,
+    # Passwords (argon2id).
+    "ARGON2_TIME_COST": 3,
+    "ARGON2_MEMORY_KIB": 65536,
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,

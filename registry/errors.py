@@ -249,7 +249,10 @@ def handle_db_error(error: DBAPIError) -> Response:
             409, "The change conflicts with data already recorded.", type_="conflict"
         )
     if _is_unavailable(error):
-        log.warning("database unavailable", extra={"error": type(error.orig).__name__})
+        log.warning(
+            "database unavailable",
+            extra={"error": type(error.orig).__name__, "reason": str(error.orig)[:200]},
+        )
         return problem(
             503,
             "The database is unavailable or busy; nothing was changed. Try again shortly.",

@@ -8,7 +8,6 @@ test fails for any route that does not declare one.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -20,18 +19,19 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.db import db, utcnow, writing
 from registry.errors import DomainError, Forbidden, Unauthenticated
 from registry.extensions import login_manager
 from registry.models.identity import ApiToken, Role, User
 from registry.services.context import Actor
+from registry.services.identity import TOKEN_PREFIX, hash_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
-TOKEN_PREFIX = "rgt"  # noqa: S105 (a public prefix, not a secret)
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _QUERY_TOKEN_NAMES = ("access_token", "token", "api_key", "apikey", "bearer")
 
@@ -87,13 +87,6 @@ def has_permission(actor: Actor, permission: Permission) -> bool:
     if not actor.is_authenticated or actor.role is None:
         return False
     return permission in ROLE_PERMISSIONS.get(actor.role, frozenset())
-
-
-def token_roles_allowed(owner_role: str) -> set[str]:
-    """The roles a token of a user with ``owner_role`` may carry: theirs, or less."""
-    if owner_role == Role.ADMIN:
-        return {str(r) for r in Role}
-    return {owner_role, str(Role.READER)}
 
 
 # --- the decorator -------------------------------------------------------------------
@@ -153,7 +146,7 @@ def current_actor() -> Actor:
     return cast(Actor, actor)
 
 
-def _actor_for_user(user: User) -> Actor:
+def actor_for_user(user: User) -> Actor:
     return Actor(
         kind="user",
         user_id=user.id,
@@ -162,17 +155,6 @@ def _actor_for_user(user: User) -> Actor:
         label=user.email,
         request_id=g.get("request_id"),
     )
-
-
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def new_token_secret() -> tuple[str, str, str]:
-    """A fresh token: (the whole token shown once, its lookup part, its secret's hash)."""
-    lookup = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
-    return f"{TOKEN_PREFIX}_{lookup}_{secret}", lookup, hash_secret(secret)
 
 
 def _token_user(raw: str) -> tuple[ApiToken, User]:
@@ -207,12 +189,13 @@ def _touch(token: ApiToken, now: Any) -> None:
     statement = update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
     if request.method in UNSAFE_METHODS:
         # A write request already holds (or will take) the write lock: ride along in it.
-        db.session.execute(statement)
+        db.session.execute(statement.execution_options(synchronize_session=False))
     else:
         # A read stays a read: the bookkeeping commits on a connection of its own.
         with writing(), db.engine.begin() as conn:
             conn.execute(statement)
-    token.last_used_at = now
+    # Update the loaded row without marking it dirty: a read must not flush a write.
+    set_committed_value(token, "last_used_at", now)
 
 
 class MixedCredentials(DomainError):
@@ -258,7 +241,7 @@ def load_identity() -> None:
         g.actor_label = f"token:{token.id}"
         return
     if has_cookie and current_user.is_authenticated:
-        g.actor = _actor_for_user(cast(User, current_user))
+        g.actor = actor_for_user(cast(User, current_user))
         g.actor_label = f"user:{current_user.id}"
         if request.method in UNSAFE_METHODS:
             _check_csrf()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -77,6 +78,8 @@ class TestDatabase:
             "SIGNING_KEY_FILE": str(signing_key_file),
             "SESSION_COOKIE_SECURE": False,
             "RATELIMIT_ENABLED": False,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_KIB": 1024,
             "LOG_LEVEL": "INFO",
         }
         config.update(overrides)
@@ -87,10 +90,15 @@ class TestDatabase:
         with app.app_context():
             db.session.remove()
             if self.backend == "sqlite":
-                db.engine.dispose()
-                for suffix in ("-wal", "-shm"):
-                    Path(str(self.path) + suffix).unlink(missing_ok=True)
-                shutil.copyfile(self.template, self.path)
+                # The backup API rewrites the live file under SQLite's own locks, so
+                # connections other apps keep open stay valid.
+                source = sqlite3.connect(self.template)
+                target = sqlite3.connect(self.path)
+                try:
+                    source.backup(target)
+                finally:
+                    source.close()
+                    target.close()
                 return
             tables = [t.name for t in db.metadata.sorted_tables]
             with db.engine.begin() as conn:
@@ -109,8 +117,6 @@ def _with_database(url: str, name: str) -> str:
 
 
 def _checkpoint_wal(path: Path) -> None:
-    import sqlite3
-
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -7,14 +7,15 @@ import binascii
 import json
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import flask
 from flask import current_app, request
 from flask_smorest import Blueprint as _Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
 from registry.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from registry.services.paging import Page
 
 
 class RegistryParser(FlaskParser):
@@ -71,40 +72,25 @@ def decode_cursor(cursor: str) -> list[Any]:
     return value
 
 
-class PageArgs(Schema):
-    """``limit`` and ``cursor``: keyset pagination in a stable order."""
-
-    limit = fields.Integer(
-        load_default=None,
-        validate=validate.Range(min=1),
-        metadata={"description": "Items per page (default 50, maximum 200)."},
-    )
-    cursor = fields.String(
-        load_default=None,
-        validate=validate.Length(max=512),
-        metadata={"description": "Opaque cursor from the previous page's `Link: rel=next`."},
-    )
-
-    @validates_schema
-    def _limit_within_maximum(self, data: dict[str, Any], **_: Any) -> None:
-        maximum = current_app.config["PAGE_SIZE_MAX"]
-        if data.get("limit") is not None and data["limit"] > maximum:
-            raise ValidationError(f"Must be at most {maximum}.", "limit")
+def page_after(args: dict[str, Any]) -> Any:
+    """The key to start after, from the request's ``cursor`` (None on the first page)."""
+    cursor = args.get("cursor")
+    if not cursor:
+        return None
+    key = decode_cursor(cursor)
+    if len(key) != 1 or not isinstance(key[0], int | str):
+        raise InvalidInput("The cursor is not valid.", {"cursor": ["Not a valid cursor."]})
+    return key[0]
 
 
-def page_limit(args: dict[str, Any]) -> int:
-    return int(args.get("limit") or current_app.config["PAGE_SIZE_DEFAULT"])
-
-
-def set_next_link(response: flask.Response, next_cursor: str | None) -> None:
-    """Add ``Link: <...>; rel="next"`` keeping the request's other query arguments."""
-    if next_cursor is None:
-        return
-    query = request.args.to_dict(flat=False)
-    query["cursor"] = [next_cursor]
-    from urllib.parse import urlencode
-
-    response.headers["Link"] = f'<{request.path}?{urlencode(query, doseq=True)}>; rel="next"'
+def paged(page: Page[Any]) -> tuple[Any, int, dict[str, str]]:
+    """A view's return value for one page: the items, and ``Link: rel="next"`` if more."""
+    headers: dict[str, str] = {}
+    if page.next_after is not None:
+        query = request.args.to_dict(flat=False)
+        query["cursor"] = [encode_cursor([page.next_after])]
+        headers["Link"] = f'<{request.path}?{urlencode(query, doseq=True)}>; rel="next"'
+    return page.items, 200, headers
 
 
 # --- ETags ------------------------------------------------------------------------------------

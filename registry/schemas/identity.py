@@ -1,0 +1,135 @@
+"""Shapes of organisations, users, logins and tokens."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry.models.identity import OrganisationKind, Role
+from registry.schemas.common import PageArgs
+
+ROLES = [str(r) for r in Role]
+KINDS = [str(k) for k in OrganisationKind if k != OrganisationKind.REGISTRY]
+
+_name = validate.Length(min=1, max=200)
+
+
+class OrganisationSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=_name)
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf([str(k) for k in OrganisationKind]),
+        metadata={"description": "nhs_trust, icb, gp_practice, local_authority, university, "
+                                 "charity, company (registry: the registry's own accounts)."},
+    )
+    created_at = fields.DateTime(dump_only=True)
+
+
+class OrganisationCreateSchema(Schema):
+    name = fields.String(required=True, validate=_name)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+
+
+class OrganisationQuerySchema(PageArgs):
+    kind = fields.String(validate=validate.OneOf([str(k) for k in OrganisationKind]))
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    email = fields.Email(required=True)
+    display_name = fields.String(required=True)
+    organisation = fields.Nested(OrganisationSchema, dump_only=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+    created_at = fields.DateTime(dump_only=True)
+
+
+class UserCreateSchema(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    display_name = fields.String(required=True, validate=_name)
+    organisation_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    password = fields.String(
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(max=1024),
+        metadata={"description": "At least 12 characters; omit for a token-only account."},
+    )
+
+
+class UserUpdateSchema(Schema):
+    display_name = fields.String(validate=_name)
+    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean(
+        metadata={"description": "false ends the user's sessions and revokes their tokens."}
+    )
+    password = fields.String(load_only=True, validate=validate.Length(min=1, max=1024))
+
+
+class UserQuerySchema(PageArgs):
+    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    role = fields.String(validate=validate.OneOf(ROLES))
+    active = fields.Boolean()
+
+
+class LoginSchema(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class MeSchema(Schema):
+    user = fields.Nested(UserSchema, required=True)
+    authenticated_by = fields.String(
+        required=True, metadata={"description": "`session` or `token`."}
+    )
+    role = fields.String(
+        required=True, metadata={"description": "The effective role (a token's may be lower)."}
+    )
+    csrf_token = fields.String(
+        metadata={"description": "Send as X-CSRF-Token on writes made with the session cookie."}
+    )
+
+
+class TokenSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    user_id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+    role = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    expires_at = fields.DateTime(dump_only=True)
+    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    last_used_at = fields.DateTime(
+        dump_only=True, allow_none=True, metadata={"description": "To the minute."}
+    )
+
+
+class TokenCreatedSchema(TokenSchema):
+    token = fields.String(
+        dump_only=True,
+        metadata={"description": "The bearer token. Shown this once; store it safely."},
+    )
+
+
+class TokenCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    expires_in_days = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "Default 90, at most 366."},
+    )
+    role = fields.String(
+        load_default=None,
+        validate=validate.OneOf(ROLES),
+        metadata={"description": "Defaults to the owner's role; may not exceed it."},
+    )
+    user_id = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "Administrators only: create the token for this user."},
+    )
+
+
+class TokenQuerySchema(PageArgs):
+    user_id = fields.Integer(validate=validate.Range(min=1))
