@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, Response, request
 
 from registry import config as config_module
-from registry.api import identity, ops
+from registry.api import identity, ops, policies, policyset, reviews
 from registry.db import init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
@@ -36,6 +36,9 @@ BLUEPRINTS: tuple[tuple[Any, str], ...] = (
     (ops.blp, ""),
     (ops.blp, "/api/v1"),
     (identity.blp, "/api/v1"),
+    (policyset.blp, "/api/v1"),
+    (policies.blp, "/api/v1"),
+    (reviews.blp, "/api/v1"),
 )
 
 
@@ -54,6 +57,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["registry.signing_key"] = load_signing_key(app.config["SIGNING_KEY_FILE"])
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
+    policyset.init_policy_set_cache(app)
     init_security(app)
     app.before_request(_limit_writes)
     app.after_request(_security_headers)
@@ -114,9 +118,7 @@ def _security_headers(response: Response) -> Response:
             "frame-ancestors 'none'",
         )
     else:
-        headers.setdefault(
-            "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
-        )
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
     if current_actor().is_authenticated:
         headers["Cache-Control"] = "no-store"
     return response

@@ -49,20 +49,39 @@ def cli_actor() -> Actor:
 @writes
 def seed_command() -> None:
     """Load the starter policy set (idempotent)."""
-    click.echo("Nothing to seed yet.", err=True)
+    from registry.services import seed
+
+    published = seed.load(current_session(), cli_actor())
+    db.session.commit()
+    if published:
+        click.echo(f"published {len(published)} starter policies: {', '.join(published)}", err=True)
+    else:
+        click.echo("the starter policy set is already loaded", err=True)
 
 
 @registry_cli.command("create-user")
 @click.argument("email")
 @click.option("--role", required=True, type=click.Choice([str(r) for r in Role]))
-@click.option("--organisation", "organisation_name", default=REGISTRY_ORGANISATION,
-              show_default=True, help="Created if it does not exist.")
-@click.option("--organisation-kind", default="nhs_trust", show_default=True,
-              type=click.Choice([str(k) for k in OrganisationKind]),
-              help="The kind, if the organisation is created.")
+@click.option(
+    "--organisation",
+    "organisation_name",
+    default=REGISTRY_ORGANISATION,
+    show_default=True,
+    help="Created if it does not exist.",
+)
+@click.option(
+    "--organisation-kind",
+    default="nhs_trust",
+    show_default=True,
+    type=click.Choice([str(k) for k in OrganisationKind]),
+    help="The kind, if the organisation is created.",
+)
 @click.option("--display-name", default=None, help="Defaults to the part before the @.")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input.",
+)
 @writes
 def create_user_command(
     email: str,
@@ -96,21 +115,26 @@ def create_user_command(
 @registry_cli.command("create-token")
 @click.argument("email")
 @click.option("--name", default="cli", show_default=True)
-@click.option("--expires-days", type=click.IntRange(1), default=None,
-              help="Default from REGISTRY_TOKEN_DEFAULT_EXPIRY_DAYS (90).")
-@click.option("--role", type=click.Choice([str(r) for r in Role]), default=None,
-              help="Defaults to the user's role; may not exceed it.")
+@click.option(
+    "--expires-days",
+    type=click.IntRange(1),
+    default=None,
+    help="Default from REGISTRY_TOKEN_DEFAULT_EXPIRY_DAYS (90).",
+)
+@click.option(
+    "--role",
+    type=click.Choice([str(r) for r in Role]),
+    default=None,
+    help="Defaults to the user's role; may not exceed it.",
+)
 @writes
-def create_token_command(
-    email: str, name: str, expires_days: int | None, role: str | None
-) -> None:
+def create_token_command(email: str, name: str, expires_days: int | None, role: str | None) -> None:
     """Print a new API token for EMAIL, and nothing else, on standard output."""
     user = identity.find_user(current_session(), email)
     if user is None:
         raise click.ClickException(f"no user {email}")
     # The command runs with the operator's authority, on the user's behalf.
-    actor = Actor(kind="system", user_id=user.id, role=str(Role.ADMIN),
-                  label=cli_actor().label)
+    actor = Actor(kind="system", user_id=user.id, role=str(Role.ADMIN), label=cli_actor().label)
     days = expires_days or current_app.config["TOKEN_DEFAULT_EXPIRY_DAYS"]
     _token, secret = identity.create_token(
         current_session(),

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, g, json, request
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("registry.errors")
@@ -198,9 +199,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         )
     elif "messages" in data:
         extensions["errors"] = _field_errors(data["messages"])
-        detail = "; ".join(
-            str(m) for msgs in extensions["errors"].values() for m in _as_list(msgs)
-        )
+        detail = "; ".join(str(m) for msgs in extensions["errors"].values() for m in _as_list(msgs))
     if status == 413:
         detail = "The request body is larger than the limit of 1 MiB."
     if status == 429:
@@ -245,9 +244,7 @@ def _is_unavailable(error: DBAPIError) -> bool:
 def handle_db_error(error: DBAPIError) -> Response:
     if isinstance(error, IntegrityError):
         log.warning("integrity error", extra={"error": type(error.orig).__name__})
-        return problem(
-            409, "The change conflicts with data already recorded.", type_="conflict"
-        )
+        return problem(409, "The change conflicts with data already recorded.", type_="conflict")
     if _is_unavailable(error):
         log.warning(
             "database unavailable",
@@ -284,8 +281,18 @@ def handle_unexpected(error: BaseException) -> Response:
     )
 
 
+def handle_stale_data(error: StaleDataError) -> Response:
+    # Another request changed the row between our read and our write (version_id_col).
+    return problem(
+        412,
+        "The resource changed while your request was being handled: read it again.",
+        type_="precondition-failed",
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(StaleDataError, handle_stale_data)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(PoolTimeoutError, handle_pool_timeout)
     app.register_error_handler(DBAPIError, handle_db_error)

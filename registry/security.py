@@ -74,9 +74,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         }
     ),
     Role.PANEL_MEMBER: frozenset(_EVERYONE | {Permission.REVIEW_VOTE}),
-    Role.AUDITOR: frozenset(
-        _EVERYONE | {Permission.AUDIT_READ, Permission.DECISION_READ_ALL}
-    ),
+    Role.AUDITOR: frozenset(_EVERYONE | {Permission.AUDIT_READ, Permission.DECISION_READ_ALL}),
     Role.READER: frozenset(_EVERYONE | {Permission.DECISION_CREATE}),
 }
 
@@ -221,9 +219,7 @@ def load_identity() -> None:
     has_cookie = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
     if authorization is not None:
         if has_cookie:
-            raise MixedCredentials(
-                "Send either a session cookie or a bearer token, not both."
-            )
+            raise MixedCredentials("Send either a session cookie or a bearer token, not both.")
         scheme, _, raw = authorization.partition(" ")
         if scheme.lower() != "bearer" or not raw.strip():
             raise Unauthenticated("Use 'Authorization: Bearer <token>'.")

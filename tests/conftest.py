@@ -17,12 +17,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from flask import Flask, g
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
 
 from registry import create_app
+from registry.api.policyset import init_policy_set_cache
 from registry.config import normalise_database_url
 from registry.db import db
 
@@ -80,13 +81,17 @@ class TestDatabase:
             "RATELIMIT_ENABLED": False,
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_KIB": 1024,
+            "POLICY_SET_CHECK_INTERVAL_S": 0,
             "LOG_LEVEL": "INFO",
         }
         config.update(overrides)
         return config
 
     def reset(self, app: Flask) -> None:
-        """Empty every table (SQLite: restore the migrated file)."""
+        """Empty every table (SQLite: restore the migrated file) and every cache."""
+        init_policy_set_cache(app)
+        if has_app_context():
+            db.session.remove()  # the test's own session must not hold a transaction open
         with app.app_context():
             db.session.remove()
             if self.backend == "sqlite":
@@ -105,9 +110,7 @@ class TestDatabase:
                 # Tests start empty; the audit tables refuse TRUNCATE except in replica mode.
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
                 conn.execute(
-                    text(
-                        "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY"
-                    )
+                    text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY")
                 )
 
 
@@ -151,8 +154,6 @@ class RegistryClient(FlaskClient):
     """
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
-        from flask import has_app_context
-
         if has_app_context():
             for key in ("_login_user", "actor", "actor_label", "request_id"):
                 g.pop(key, None)
@@ -203,9 +204,7 @@ def app(_shared_app: Flask, database: TestDatabase) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def fresh_database(
-    database: TestDatabase, tmp_path: Path
-) -> Iterator[str]:
+def fresh_database(database: TestDatabase, tmp_path: Path) -> Iterator[str]:
     """An empty database of the run's kind, for tests that migrate or break it."""
     if database.backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"

@@ -20,6 +20,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 PASSWORD = "correct horse battery staple"
 SYSTEM = Actor.system(label="tests")
 _counter = itertools.count(1)
+_depth = 0
 
 
 def writes(func: F) -> F:
@@ -27,9 +28,15 @@ def writes(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        db.session.rollback()
-        with writing():
-            return func(*args, **kwargs)
+        global _depth
+        if _depth == 0:
+            db.session.commit()  # end any read transaction; unlike rollback, expires nothing
+        _depth += 1
+        try:
+            with writing():
+                return func(*args, **kwargs)
+        finally:
+            _depth -= 1
 
     return wrapper  # type: ignore[return-value]
 
@@ -101,3 +108,103 @@ def logged_in(app: Flask, account: User, password: str = PASSWORD) -> tuple[Flas
     )
     assert response.status_code == 200, response.get_json()
     return client, response.get_json()["csrf_token"]
+
+
+# --- policies and reviews -------------------------------------------------------------------
+
+EDITOR = Actor(kind="system", role="editor", label="tests")
+
+
+def policy_body(slug: str = "research-data", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "slug": slug,
+        "title": f"Policy {slug}",
+        "purpose": "research",
+        "data_category": "depersonalised",
+        "body": "# A policy\n\nSome rules.\n",
+        "summary": "What it says, in plain English.",
+        "rationale": "Why.",
+        "conditions": [
+            {"code": "time_limited", "parameters": {"max_months": 24}},
+            {"code": "ethics_approval", "parameters": {}},
+        ],
+        "sensitive_categories": [],
+    }
+    body.update(overrides)
+    return body
+
+
+ASSESSMENT = {
+    "benefits": "Better care.",
+    "beneficiaries": "Londoners.",
+    "harms_and_mitigations": "Few, mitigated.",
+    "commercial_involvement": "None.",
+    "benefits_to_nhs_and_public": "Directly.",
+    "public_communication": "Published.",
+}
+
+
+@writes
+def catalogue() -> None:
+    from registry.services import policies
+
+    policies.sync_catalogue(current_session(), SYSTEM)
+    db.session.commit()
+
+
+@writes
+def panel(
+    members: list[User] | None = None,
+    *,
+    quorum: float = 0.5,
+    threshold: float = 0.5,
+    name: str | None = None,
+) -> Any:
+    from registry.services import reviews
+
+    created = reviews.create_panel(
+        current_session(),
+        SYSTEM,
+        {"name": name or f"Panel {next(_counter)}", "quorum": quorum, "threshold": threshold},
+    )
+    for member in members or []:
+        reviews.add_member(current_session(), SYSTEM, created.id, member.id, None, None)
+    db.session.commit()
+    return created
+
+
+@writes
+def published(
+    slug: str = "research-data",
+    *,
+    author: User | None = None,
+    retire: bool = False,
+    **changes: Any,
+) -> Any:
+    """Draft (or next version), review, endorse and publish a version of ``slug``."""
+    from registry.models.review import Choice
+    from registry.services import policies, reviews
+
+    session = current_session()
+    author = author or user("editor")
+    editor = Actor(kind="user", user_id=author.id, role="editor", label=author.email)
+    if policies.find_policy(session, slug) is None:
+        version = policies.create_policy(session, editor, policy_body(slug, **changes))
+    else:
+        version = policies.new_version(session, editor, slug, retire=retire)
+        if changes:
+            version = policies.update_draft(
+                session, editor, slug, version.number, policies.etag(version), changes
+            )
+    voter = user("panel_member")
+    board = reviews.create_panel(
+        session, SYSTEM, {"name": f"Panel {next(_counter)}", "quorum": 1, "threshold": 1}
+    )
+    reviews.add_member(session, SYSTEM, board.id, voter.id, None, None)
+    review = reviews.submit(session, editor, version, board.id, None, ASSESSMENT)
+    member = Actor(kind="user", user_id=voter.id, role="panel_member", label=voter.email)
+    reviews.cast_vote(session, member, review.id, Choice.ENDORSE, "")
+    reviews.close(session, editor, review, "Publish.")
+    policies.publish(session, editor, slug, version.number)
+    db.session.commit()
+    return version

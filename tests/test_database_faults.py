@@ -23,9 +23,7 @@ def _through(proxy: Proxy, url: str) -> str:
 
 
 @pytest.fixture
-def proxied_app(
-    database: TestDatabase, make_app: Callable[..., Flask]
-) -> Any:
+def proxied_app(database: TestDatabase, make_app: Callable[..., Flask]) -> Any:
     if database.backend != "postgresql":
         pytest.skip("a network connection to cut exists only with PostgreSQL")
     parts = urlsplit(database.url)

@@ -32,8 +32,9 @@ def test_login_starts_a_session_with_safe_cookie_flags(make_app: Any, database: 
     with app.test_request_context():
         account = f.user("editor")
     client = app.test_client()
-    response = client.post(f"{API}/auth/login", json={"email": account.email.upper(),
-                                                       "password": f.PASSWORD})
+    response = client.post(
+        f"{API}/auth/login", json={"email": account.email.upper(), "password": f.PASSWORD}
+    )
     assert response.status_code == 200
     body = response.get_json()
     assert body["user"]["email"] == account.email
@@ -92,8 +93,9 @@ def test_login_is_rate_limited_per_account(make_app: Any, database: Any) -> None
         for _ in range(4)
     ]
     assert statuses == [401, 401, 401, 429]
-    limited = client.post(f"{API}/auth/login", json={"email": account.email,
-                                                      "password": f.PASSWORD})
+    limited = client.post(
+        f"{API}/auth/login", json={"email": account.email, "password": f.PASSWORD}
+    )
     assert_problem(limited, 429, "rate-limited")
     assert int(limited.headers["Retry-After"]) >= 1
     # Another account from the same address is not held back by this one's limit.
@@ -149,7 +151,8 @@ def test_a_token_is_shown_once_and_stored_only_as_a_hash(app: Flask) -> None:
     account = f.user("editor")
     client, csrf = f.logged_in(app, account)
     created = client.post(
-        f"{API}/tokens", json={"name": "ci", "expires_in_days": 7},
+        f"{API}/tokens",
+        json={"name": "ci", "expires_in_days": 7},
         headers={"X-CSRF-Token": csrf},
     ).get_json()
     secret = created["token"]
@@ -204,8 +207,12 @@ def test_revocation_expiry_and_deactivation_apply_on_the_next_request(app: Flask
     assert patched.status_code == 200
     assert_problem(f.bearer(app, owner_gone).get(f"{API}/auth/me"), 401)
     db.session.remove()
-    assert all(t.revoked_at for t in db.session.execute(select(ApiToken).where(
-        ApiToken.user_id == account.id)).scalars())
+    assert all(
+        t.revoked_at
+        for t in db.session.execute(
+            select(ApiToken).where(ApiToken.user_id == account.id)
+        ).scalars()
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,9 +233,7 @@ def test_a_token_in_the_query_string_is_refused(app: Flask) -> None:
 def test_a_cookie_and_a_bearer_token_together_are_refused(app: Flask) -> None:
     account = f.user("reader")
     client, _ = f.logged_in(app, account)
-    response = client.get(
-        f"{API}/auth/me", headers={"Authorization": f"Bearer {f.token(account)}"}
-    )
+    response = client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {f.token(account)}"})
     assert_problem(response, 400, "mixed-credentials")
 
 
@@ -238,8 +243,7 @@ def test_a_token_cannot_outrank_its_owner(app: Flask) -> None:
     headers = {"X-CSRF-Token": csrf}
     too_high = client.post(f"{API}/tokens", json={"name": "x", "role": "admin"}, headers=headers)
     assert_problem(too_high, 422, "validation-error")
-    sideways = client.post(f"{API}/tokens", json={"name": "x", "role": "auditor"},
-                           headers=headers)
+    sideways = client.post(f"{API}/tokens", json={"name": "x", "role": "auditor"}, headers=headers)
     assert_problem(sideways, 422)
     lower = client.post(f"{API}/tokens", json={"name": "x", "role": "reader"}, headers=headers)
     assert lower.status_code == 201
@@ -293,15 +297,27 @@ def test_admin_creates_organisations_and_users(app: Flask) -> None:
     )
     made = client.post(
         f"{API}/users",
-        json={"email": "Ed@Example.org", "display_name": "Ed", "organisation_id": org_id,
-              "role": "editor", "password": "a long enough password"},
+        json={
+            "email": "Ed@Example.org",
+            "display_name": "Ed",
+            "organisation_id": org_id,
+            "role": "editor",
+            "password": "a long enough password",
+        },
     )
     assert made.status_code == 201
     assert made.get_json()["email"] == "ed@example.org"
     assert "password" not in made.get_data(as_text=True)
     assert_problem(
-        client.post(f"{API}/users", json={"email": "ed@example.org", "display_name": "Ed",
-                                          "organisation_id": org_id, "role": "editor"}),
+        client.post(
+            f"{API}/users",
+            json={
+                "email": "ed@example.org",
+                "display_name": "Ed",
+                "organisation_id": org_id,
+                "role": "editor",
+            },
+        ),
         409,
     )
     listed = client.get(f"{API}/users?organisation_id={org_id}").get_json()
@@ -311,17 +327,39 @@ def test_admin_creates_organisations_and_users(app: Flask) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"email": "not-an-email", "display_name": "x", "organisation_id": 1, "role": "reader"},
-         "email"),
+        (
+            {"email": "not-an-email", "display_name": "x", "organisation_id": 1, "role": "reader"},
+            "email",
+        ),
         ({"email": "a@b.org", "display_name": "x", "organisation_id": 1, "role": "king"}, "role"),
-        ({"email": "a@b.org", "display_name": "", "organisation_id": 1, "role": "reader"},
-         "display_name"),
-        ({"email": "a@b.org", "display_name": "x", "organisation_id": "one", "role": "reader"},
-         "organisation_id"),
-        ({"email": "a@b.org", "display_name": "x", "organisation_id": 1, "role": "reader",
-          "is_admin": True}, "is_admin"),
-        ({"email": "a@b.org", "display_name": "x", "organisation_id": 1, "role": "reader",
-          "password": "short"}, "password"),
+        (
+            {"email": "a@b.org", "display_name": "", "organisation_id": 1, "role": "reader"},
+            "display_name",
+        ),
+        (
+            {"email": "a@b.org", "display_name": "x", "organisation_id": "one", "role": "reader"},
+            "organisation_id",
+        ),
+        (
+            {
+                "email": "a@b.org",
+                "display_name": "x",
+                "organisation_id": 1,
+                "role": "reader",
+                "is_admin": True,
+            },
+            "is_admin",
+        ),
+        (
+            {
+                "email": "a@b.org",
+                "display_name": "x",
+                "organisation_id": 1,
+                "role": "reader",
+                "password": "short",
+            },
+            "password",
+        ),
     ],
 )
 def test_bad_user_input_changes_nothing(app: Flask, body: dict[str, Any], field: str) -> None:
@@ -357,8 +395,9 @@ def test_passwords_never_reach_the_logs(app: Flask, caplog: pytest.LogCaptureFix
     account = f.user("reader")
     with caplog.at_level(logging.DEBUG):
         f.logged_in(app, account)
-        app.test_client().post(f"{API}/auth/login", json={"email": account.email,
-                                                           "password": "guess-" + "x" * 10})
+        app.test_client().post(
+            f"{API}/auth/login", json={"email": account.email, "password": "guess-" + "x" * 10}
+        )
     assert f.PASSWORD not in caplog.text
     assert "guess-" not in caplog.text
 
@@ -369,9 +408,18 @@ def test_passwords_never_reach_the_logs(app: Flask, caplog: pytest.LogCaptureFix
 def test_cli_creates_a_user_and_prints_only_the_token(app: Flask) -> None:
     runner = app.test_cli_runner()
     made = runner.invoke(
-        args=["registry", "create-user", "ops@example.org", "--role", "auditor",
-              "--organisation", "NHS England (London)", "--organisation-kind", "icb",
-              "--password-stdin"],
+        args=[
+            "registry",
+            "create-user",
+            "ops@example.org",
+            "--role",
+            "auditor",
+            "--organisation",
+            "NHS England (London)",
+            "--organisation-kind",
+            "icb",
+            "--password-stdin",
+        ],
         input="a very long password\n",
     )
     assert made.exit_code == 0, made.output

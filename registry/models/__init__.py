@@ -1,5 +1,5 @@
 """Typed SQLAlchemy models, one module per noun. Importing this registers every table."""
 
-from registry.models import audit, identity
+from registry.models import audit, identity, policy, review
 
-__all__ = ["audit", "identity"]
+__all__ = ["audit", "identity", "policy", "review"]

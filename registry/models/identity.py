@@ -96,5 +96,3 @@ class ApiToken(Base):
 
 def lower_email(value: str) -> str:
     return value.strip().lower()
-
-

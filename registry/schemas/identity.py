@@ -19,8 +19,10 @@ class OrganisationSchema(Schema):
     kind = fields.String(
         required=True,
         validate=validate.OneOf([str(k) for k in OrganisationKind]),
-        metadata={"description": "nhs_trust, icb, gp_practice, local_authority, university, "
-                                 "charity, company (registry: the registry's own accounts)."},
+        metadata={
+            "description": "nhs_trust, icb, gp_practice, local_authority, university, "
+            "charity, company (registry: the registry's own accounts)."
+        },
     )
     created_at = fields.DateTime(dump_only=True)
 

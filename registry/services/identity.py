@@ -83,8 +83,14 @@ def create_organisation(session: Session, actor: Actor, name: str, kind: str) ->
     org = Organisation(name=name, kind=kind)
     session.add(org)
     session.flush()
-    audit.record(session, actor, "organisation.created", "organisation", org.id,
-                 after=organisation_snapshot(org))
+    audit.record(
+        session,
+        actor,
+        "organisation.created",
+        "organisation",
+        org.id,
+        after=organisation_snapshot(org),
+    )
     return org
 
 
@@ -306,8 +312,12 @@ def create_token(
     if role not in token_roles_allowed(owner.role):
         raise InvalidInput(
             "The token's role is higher than its owner's.",
-            {"role": [f"A token of a {owner.role} may carry: "
-                      + ", ".join(sorted(token_roles_allowed(owner.role)))]},
+            {
+                "role": [
+                    f"A token of a {owner.role} may carry: "
+                    + ", ".join(sorted(token_roles_allowed(owner.role)))
+                ]
+            },
         )
     now = utcnow()
     if expires_at <= now:
@@ -328,8 +338,9 @@ def create_token(
     )
     session.add(token)
     session.flush()
-    audit.record(session, actor, "token.created", "api_token", token.id,
-                 after=token_snapshot(token))
+    audit.record(
+        session, actor, "token.created", "api_token", token.id, after=token_snapshot(token)
+    )
     return token, whole
 
 
@@ -364,10 +375,15 @@ def revoke_token(session: Session, actor: Actor, token_id: int) -> ApiToken:
     token = _visible_token(session, actor, token_id)
     if token.revoked_at is None:
         before = token_snapshot(token)
-        session.execute(
-            update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=utcnow())
-        )
+        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=utcnow()))
         session.refresh(token)
-        audit.record(session, actor, "token.revoked", "api_token", token.id,
-                     before=before, after=token_snapshot(token))
+        audit.record(
+            session,
+            actor,
+            "token.revoked",
+            "api_token",
+            token.id,
+            before=before,
+            after=token_snapshot(token),
+        )
     return token

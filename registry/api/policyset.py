@@ -1,0 +1,205 @@
+"""The set in force, now or at any past point, and its change log.
+
+Serving the current set must cost about what a constant answer costs: each worker keeps
+the serialised set and its ETag, and asks the database for the latest revision number at
+most once per ``POLICY_SET_CHECK_INTERVAL_S`` (so another worker's publication shows here
+up to that late). A version whose effective time comes needs no query: the cached set
+knows when it next changes by itself and is rebuilt at that instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, current_app
+from flask.views import MethodView
+from sqlalchemy import select
+
+from registry.api.base import Blueprint, not_modified, page_after, paged
+from registry.api.present import revision_out, version_out
+from registry.db import current_session, utcnow
+from registry.models.policy import PolicyVersion, SetRevision
+from registry.schemas.common import PageArgs
+from registry.schemas.policy import PolicySetSchema, RevisionSchema, SetQuerySchema, VersionSchema
+from registry.security import Permission, requires
+from registry.services import policyset, reviews
+from registry.services.paging import Page, keyset_page
+
+blp = Blueprint(
+    "policy_set",
+    __name__,
+    description="The London-wide policy set in force, at any revision or time, and its change log.",
+)
+
+_EXT = "registry.policy_set_cache"
+_SET_VERSION = VersionSchema(exclude=("status",))
+CACHE_CONTROL = "public, no-cache"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    revision: int
+    ids: tuple[int, ...]
+    valid_until: datetime | None  # when a published version next takes effect
+    body: bytes
+    etag: str
+
+
+class SetCache:
+    """Per-worker memory of the set: serialised versions (immutable once published),
+    the timeline of the latest revision, and the current set's bytes and ETag."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.checked_at = float("-inf")
+        self.current: Snapshot | None = None
+        self.timelines: OrderedDict[int, list[policyset.Entry]] = OrderedDict()
+        self.versions: dict[int, dict[str, Any]] = {}
+
+    def timeline(self, revision: int) -> list[policyset.Entry]:
+        found = self.timelines.get(revision)
+        if found is None:
+            found = policyset.load_timeline(current_session(), revision)
+            self.timelines[revision] = found
+            while len(self.timelines) > 8:
+                self.timelines.popitem(last=False)
+        return found
+
+    def version_docs(self, ids: tuple[int, ...]) -> list[dict[str, Any]]:
+        missing = [i for i in ids if i not in self.versions]
+        if missing:
+            session = current_session()
+            rows = (
+                session.execute(select(PolicyVersion).where(PolicyVersion.id.in_(missing)))
+                .unique()
+                .scalars()
+                .all()
+            )
+            found = reviews.reviews_for_versions(session, missing)
+            for version in rows:
+                self.versions[version.id] = {
+                    "slug": version.policy.slug,
+                    "title": version.policy.title,
+                    "purpose": version.policy.purpose,
+                    "data_category": version.policy.data_category,
+                    "version": _SET_VERSION.dump(version_out(version, found.get(version.id))),
+                }
+        return [self.versions[i] for i in ids]
+
+
+def init_policy_set_cache(app: Flask) -> None:
+    app.extensions[_EXT] = SetCache()
+
+
+def _cache() -> SetCache:
+    cache: SetCache = current_app.extensions[_EXT]
+    return cache
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def build(revision: int, at: datetime, echo: dict[str, Any] | None) -> Snapshot:
+    """The set as revision ``revision`` knew it, in force at ``at``."""
+    cache = _cache()
+    timeline = cache.timeline(revision)
+    entries = policyset.in_force(timeline, at)
+    ids = tuple(e.version_id for e in entries)
+    recorded = None
+    if revision:
+        recorded = current_session().get(SetRevision, revision)
+    document: dict[str, Any] = {
+        "revision": revision,
+        "revision_recorded_at": _time(recorded.recorded_at) if recorded else None,
+        "in_force_since": _time(policyset.since(timeline, at)),
+        "next_change_at": _time(policyset.next_change(timeline, at)),
+        "policies": sorted(cache.version_docs(ids), key=lambda p: p["slug"]),
+    }
+    if echo:
+        document.update(echo)
+    body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+    etag = '"set-' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return Snapshot(revision, ids, policyset.next_change(timeline, at), body, etag)
+
+
+def current_snapshot() -> Snapshot:
+    """The set in force now, from memory when nothing can have changed."""
+    cache = _cache()
+    interval = current_app.config["POLICY_SET_CHECK_INTERVAL_S"]
+    now = utcnow()
+    snap = cache.current
+    fresh = time.monotonic() - cache.checked_at < interval
+    if snap is not None and fresh and (snap.valid_until is None or now < snap.valid_until):
+        return snap
+    with cache.lock:
+        latest = policyset.latest_revision(current_session())
+        cache.checked_at = time.monotonic()
+        snap = cache.current
+        if (
+            snap is None
+            or snap.revision != latest
+            or (snap.valid_until is not None and now >= snap.valid_until)
+        ):
+            snap = build(latest, now, None)
+            cache.current = snap
+        return snap
+
+
+def respond(snap: Snapshot) -> Response:
+    headers = {"ETag": snap.etag, "Cache-Control": CACHE_CONTROL}
+    if not_modified(snap.etag):
+        return Response(status=304, headers=headers)
+    return Response(snap.body, status=200, mimetype="application/json", headers=headers)
+
+
+@blp.route("/policy-set")
+class PolicySet(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.arguments(SetQuerySchema, location="query")
+    @blp.response(200, PolicySetSchema, headers={"ETag": {"schema": {"type": "string"}}})
+    @blp.alt_response(304, description="Not modified (If-None-Match).")
+    def get(self, args: dict[str, Any]) -> Response:
+        """The set in force: now, at a revision, as of a time, or as known at a time"""
+        if not args:
+            return respond(current_snapshot())
+        session = current_session()
+        revision = policyset.resolve(
+            session, revision=args.get("revision"), known_at=args.get("known_at")
+        )
+        at = args.get("as_of") or args.get("known_at")
+        if at is None:
+            at = policyset.get_revision(session, revision).recorded_at if revision else utcnow()
+        echo = {"as_of": at.isoformat()}
+        if "known_at" in args:
+            echo["known_at"] = args["known_at"].isoformat()
+        return respond(build(revision, at, echo))
+
+
+@blp.route("/policy-set/revisions")
+class Revisions(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, RevisionSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """The change log: every revision, newest first, with its changes and reviews"""
+        session = current_session()
+        page: Page[SetRevision] = keyset_page(
+            session,
+            select(SetRevision),
+            SetRevision.number,
+            args["limit"],
+            page_after(args),
+            descending=True,
+        )
+        review_ids = [c.get("review_id") for r in page.items for c in r.changes]
+        found = {r.id: r for r in reviews.reviews_by_id(session, [i for i in review_ids if i])}
+        items, status, headers = paged(page)
+        return [revision_out(r, found) for r in items], status, headers

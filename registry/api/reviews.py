@@ -1,0 +1,313 @@
+"""Citizen panels, their members, and the reviews every change must pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from registry.api.base import Blueprint, page_after, paged
+from registry.api.present import public_tally, version_out
+from registry.db import begin_write, current_session, db, utcnow
+from registry.models.identity import Role
+from registry.models.review import Review
+from registry.schemas.common import PageArgs
+from registry.schemas.review import (
+    CloseSchema,
+    ConflictInSchema,
+    ConflictSchema,
+    MemberAddSchema,
+    MemberRemoveQuerySchema,
+    MemberSchema,
+    PanelSchema,
+    RecommendationSchema,
+    ReviewDetailSchema,
+    ReviewQuerySchema,
+    ReviewSchema,
+    VoteSchema,
+)
+from registry.security import Permission, current_actor, requires
+from registry.services import policyset, reviews
+from registry.services.context import Actor
+
+blp = Blueprint(
+    "reviews",
+    __name__,
+    description="Citizen panels and their reviews: no change to the set without one.",
+)
+
+
+def review_out(review: Review) -> dict[str, Any]:
+    """A review as anyone allowed to see it sees it: counts only while open."""
+    session = current_session()
+    tally = review.tally if review.status == "closed" else reviews.tally_so_far(session, review)
+    return {
+        "id": review.id,
+        "status": review.status,
+        "outcome": review.outcome,
+        "panel": {"id": review.panel.id, "name": review.panel.name},
+        "policy": review.version.policy.slug,
+        "version_number": review.version.number,
+        "content_hash": review.version.content_hash,
+        "opened_at": review.opened_at,
+        "closes_at": review.closes_at,
+        "closed_at": review.closed_at,
+        "tally": public_tally(tally) or {},
+        "recommendation": review.recommendation,
+        "public_benefit": review.public_benefit,
+    }
+
+
+def _sees_voters(actor: Actor, review: Review) -> bool:
+    if actor.role in (Role.EDITOR, Role.ADMIN, Role.AUDITOR):
+        return True
+    return any(
+        m.user_id == actor.user_id for m in reviews.members(current_session(), review.panel_id)
+    )
+
+
+def _vote_out(vote: Any, counted: bool, show_voter: bool) -> dict[str, Any]:
+    return {
+        "choice": vote.choice,
+        "comment": vote.comment,
+        "content_hash": vote.content_hash,
+        "counted": counted,
+        "voter": {"id": vote.user_id, "display_name": vote.user.display_name}
+        if show_voter
+        else None,
+        "cast_at": vote.cast_at,
+        "updated_at": vote.updated_at,
+    }
+
+
+def review_detail(review: Review, actor: Actor) -> dict[str, Any]:
+    """The review with the proposal beside what is in force, and (after close) the votes."""
+    session = current_session()
+    out = review_out(review)
+    version = review.version
+    out["proposed"] = version_out(version, review)
+    in_force = [
+        e
+        for e in policyset.in_force(
+            policyset.load_timeline(session, policyset.latest_revision(session)), utcnow()
+        )
+        if e.policy_id == version.policy_id
+    ]
+    out["in_force"] = in_force[0].number if in_force else None
+    out["diff"] = None
+    if in_force:
+        from registry.api.policies import compare
+        from registry.models.policy import PolicyVersion
+
+        current = session.get(PolicyVersion, in_force[0].version_id)
+        if current is not None:
+            out["diff"] = compare(current, version)
+    all_votes = reviews.votes(session, review.id)
+    mine = [v for v in all_votes if v.user_id == actor.user_id]
+    counted_ids = set((review.tally or {}).get("eligible_members", []))
+    if review.status == "closed":
+        show = _sees_voters(actor, review)
+        out["votes"] = [_vote_out(v, v.user_id in counted_ids, show) for v in all_votes]
+        out["conflicts"] = [
+            {
+                "user_id": c.user_id if show else None,
+                "reason": c.reason,
+                "declared_at": c.declared_at,
+            }
+            for c in reviews.conflicts(session, review.id)
+        ]
+    else:
+        eligible = reviews.eligible_ids(session, review, utcnow())
+        out["votes"], out["conflicts"] = [], []
+        counted_ids = eligible
+    out["my_vote"] = _vote_out(mine[0], mine[0].user_id in counted_ids, True) if mine else None
+    my_conflict = [c for c in reviews.conflicts(session, review.id) if c.user_id == actor.user_id]
+    out["my_conflict"] = (
+        {
+            "user_id": my_conflict[0].user_id,
+            "reason": my_conflict[0].reason,
+            "declared_at": my_conflict[0].declared_at,
+        }
+        if my_conflict
+        else None
+    )
+    return out
+
+
+def _close_due(review_ids: list[int]) -> None:
+    """Reviews past their closing time close when next read (no scheduler needed)."""
+    if review_ids:
+        begin_write()
+        reviews.close_due(current_session(), review_ids)
+        db.session.commit()
+
+
+def _member_out(member: Any) -> dict[str, Any]:
+    return {
+        "user_id": member.user_id,
+        "display_name": member.user.display_name,
+        "term_start": member.term_start,
+        "term_end": member.term_end,
+        "current": member.in_term(utcnow().date()),
+    }
+
+
+@blp.route("/panels")
+class Panels(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, PanelSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """List citizen panels"""
+        return paged(
+            reviews.list_panels(current_session(), limit=args["limit"], after=page_after(args))
+        )
+
+    @requires(Permission.PANEL_MANAGE)
+    @blp.arguments(PanelSchema)
+    @blp.response(201, PanelSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a citizen panel"""
+        panel = reviews.create_panel(current_session(), current_actor(), body)
+        db.session.commit()
+        return panel
+
+
+@blp.route("/panels/<int:panel_id>")
+class PanelItem(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.response(200, PanelSchema)
+    def get(self, panel_id: int) -> Any:
+        """Show a citizen panel"""
+        return reviews.get_panel(current_session(), panel_id)
+
+
+@blp.route("/panels/<int:panel_id>/members")
+class Members(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.response(200, MemberSchema(many=True))
+    def get(self, panel_id: int) -> Any:
+        """List a panel's members and their terms, past ones included"""
+        session = current_session()
+        reviews.get_panel(session, panel_id)
+        return [_member_out(m) for m in reviews.members(session, panel_id)]
+
+    @requires(Permission.PANEL_MANAGE)
+    @blp.arguments(MemberAddSchema)
+    @blp.response(201, MemberSchema)
+    def post(self, body: dict[str, Any], panel_id: int) -> Any:
+        """Give a user with the panel_member role a term on the panel"""
+        member = reviews.add_member(
+            current_session(),
+            current_actor(),
+            panel_id,
+            body["user_id"],
+            body.get("term_start"),
+            body.get("term_end"),
+        )
+        db.session.commit()
+        return _member_out(member)
+
+    @requires(Permission.PANEL_MANAGE)
+    @blp.arguments(MemberRemoveQuerySchema, location="query")
+    @blp.response(200, MemberSchema)
+    def delete(self, args: dict[str, Any], panel_id: int) -> Any:
+        """End a member's term (?user_id=); their past votes keep counting"""
+        member = reviews.end_membership(
+            current_session(), current_actor(), panel_id, args["user_id"]
+        )
+        db.session.commit()
+        return _member_out(member)
+
+
+@blp.route("/reviews")
+class Reviews(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.arguments(ReviewQuerySchema, location="query")
+    @blp.response(200, ReviewSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """List reviews, open or closed, by panel"""
+        _close_due(reviews.due_review_ids(current_session()))
+        page = reviews.list_reviews(
+            current_session(),
+            status=args.get("status"),
+            panel_id=args.get("panel"),
+            limit=args["limit"],
+            after=page_after(args),
+        )
+        items, status, headers = paged(page)
+        return [review_out(r) for r in items], status, headers
+
+
+@blp.route("/reviews/<int:review_id>")
+class ReviewItem(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.response(200, ReviewDetailSchema)
+    def get(self, review_id: int) -> Any:
+        """Show a review: the proposal beside the version in force, tally, and outcome"""
+        review = reviews.get_review(current_session(), review_id)
+        if reviews.due(review):
+            _close_due([review_id])
+            review = reviews.get_review(current_session(), review_id)
+        return review_detail(review, current_actor())
+
+
+@blp.route("/reviews/<int:review_id>/votes/me")
+class MyVote(MethodView):
+    @requires(Permission.REVIEW_VOTE)
+    @blp.arguments(VoteSchema)
+    @blp.response(200, VoteSchema)
+    @blp.alt_response(201, schema=VoteSchema, description="First vote recorded.")
+    def put(self, body: dict[str, Any], review_id: int) -> Any:
+        """Cast or change your vote (a comment is needed unless you endorse)"""
+        session = current_session()
+        actor = current_actor()
+        vote, created = reviews.cast_vote(
+            session, actor, review_id, body["choice"], body["comment"]
+        )
+        db.session.commit()
+        review = reviews.get_review(session, review_id)
+        counted = vote.user_id in reviews.eligible_ids(session, review, utcnow())
+        return _vote_out(vote, counted, True), 201 if created else 200
+
+
+@blp.route("/reviews/<int:review_id>/conflicts")
+class Conflicts(MethodView):
+    @requires(Permission.REVIEW_VOTE)
+    @blp.arguments(ConflictInSchema)
+    @blp.response(201, ConflictSchema)
+    def post(self, body: dict[str, Any], review_id: int) -> Any:
+        """Declare a conflict of interest: your vote is recorded but not counted"""
+        declared = reviews.declare_conflict(
+            current_session(), current_actor(), review_id, body["reason"]
+        )
+        db.session.commit()
+        return declared
+
+
+@blp.route("/reviews/<int:review_id>/close")
+class Close(MethodView):
+    @requires(Permission.REVIEW_MANAGE)
+    @blp.arguments(CloseSchema)
+    @blp.response(200, ReviewDetailSchema)
+    def post(self, body: dict[str, Any], review_id: int) -> Any:
+        """Close a review now: the outcome follows from quorum and threshold"""
+        review = reviews.close_by_request(
+            current_session(), current_actor(), review_id, body.get("recommendation")
+        )
+        db.session.commit()
+        return review_detail(review, current_actor())
+
+
+@blp.route("/reviews/<int:review_id>/recommendation")
+class Recommendation(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.arguments(RecommendationSchema)
+    @blp.response(200, ReviewSchema)
+    def put(self, body: dict[str, Any], review_id: int) -> Any:
+        """Record the panel's written recommendation (editors, administrators, the chair)"""
+        review = reviews.record_recommendation(
+            current_session(), current_actor(), review_id, body["recommendation"]
+        )
+        db.session.commit()
+        return review_out(review)

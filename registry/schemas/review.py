@@ -1,0 +1,117 @@
+"""Shapes of panels, members, reviews and votes."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry.models.review import Choice, Outcome
+from registry.schemas.common import PageArgs
+from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
+
+_fraction = validate.Range(min=0, max=1)
+
+
+class PanelSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5_000))
+    quorum = fields.Float(
+        required=True,
+        validate=_fraction,
+        metadata={"description": "Fraction of eligible members who must vote (abstentions count)."},
+    )
+    threshold = fields.Float(
+        required=True,
+        validate=_fraction,
+        metadata={"description": "Fraction of counted, non-abstaining votes that must endorse."},
+    )
+    default_review_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
+    chair_id = fields.Integer(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class MemberSchema(Schema):
+    user_id = fields.Integer(required=True)
+    display_name = fields.String(required=True)
+    term_start = fields.Date(required=True)
+    term_end = fields.Date(allow_none=True)
+    current = fields.Boolean(required=True)
+
+
+class MemberAddSchema(Schema):
+    user_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    term_start = fields.Date(load_default=None, metadata={"description": "Default: today."})
+    term_end = fields.Date(load_default=None, allow_none=True)
+
+
+class MemberRemoveQuerySchema(Schema):
+    user_id = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class ReviewQuerySchema(PageArgs):
+    status = fields.String(validate=validate.OneOf(["open", "closed"]))
+    panel = fields.Integer(validate=validate.Range(min=1))
+
+
+class VoteSchema(Schema):
+    choice = fields.String(required=True, validate=validate.OneOf([str(c) for c in Choice]))
+    comment = fields.String(
+        load_default="",
+        validate=validate.Length(max=5_000),
+        metadata={"description": "Required unless you endorse."},
+    )
+    content_hash = fields.String(
+        dump_only=True, metadata={"description": "The exact version voted on."}
+    )
+    counted = fields.Boolean(dump_only=True)
+    voter = fields.Dict(dump_only=True, allow_none=True)
+    cast_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class ConflictInSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2_000))
+
+
+class ConflictSchema(Schema):
+    user_id = fields.Integer(dump_only=True)
+    reason = fields.String(dump_only=True)
+    declared_at = fields.DateTime(dump_only=True)
+
+
+class CloseSchema(Schema):
+    recommendation = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=10_000)
+    )
+
+
+class RecommendationSchema(Schema):
+    recommendation = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class ReviewSchema(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["open", "closed"]))
+    outcome = fields.String(allow_none=True, validate=validate.OneOf([str(o) for o in Outcome]))
+    panel = fields.Dict(required=True)
+    policy = fields.String(required=True)
+    version_number = fields.Integer(required=True)
+    content_hash = fields.String(required=True)
+    opened_at = fields.DateTime(required=True)
+    closes_at = fields.DateTime(required=True)
+    closed_at = fields.DateTime(allow_none=True)
+    tally = fields.Dict(required=True, metadata={"description": "Counts only until close."})
+    recommendation = fields.String(required=True)
+    public_benefit = fields.Nested(PublicBenefitSchema, allow_none=True)
+
+
+class ReviewDetailSchema(ReviewSchema):
+    proposed = fields.Nested(VersionSchema, required=True)
+    in_force = fields.Integer(
+        allow_none=True, metadata={"description": "The version in force it would replace."}
+    )
+    diff = fields.Nested(DiffSchema, allow_none=True)
+    votes = fields.List(fields.Nested(VoteSchema), metadata={"description": "After close."})
+    conflicts = fields.List(fields.Nested(ConflictSchema), metadata={"description": "After close."})
+    my_vote = fields.Nested(VoteSchema, allow_none=True)
+    my_conflict = fields.Nested(ConflictSchema, allow_none=True)

@@ -1,0 +1,608 @@
+"""Citizen panels and their reviews: no change to the set without an endorsed review."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.db import utcnow
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
+from registry.models.identity import Role, User
+from registry.models.policy import Policy, PolicyVersion, VersionStatus
+from registry.models.review import (
+    Choice,
+    ConflictOfInterest,
+    Outcome,
+    Panel,
+    PanelMember,
+    Review,
+    Vote,
+)
+from registry.services import audit, chain, lifecycle
+from registry.services.context import Actor
+from registry.services.paging import Page, keyset_page
+
+CLOCK = Actor.system(label="review-clock")
+MAX_REVIEW_DAYS = 365
+NEEDS_ASSESSMENT = ("planning", "research")
+PUBLIC_BENEFIT_QUESTIONS: dict[str, str] = {
+    "benefits": "What are the benefits, and how likely are they?",
+    "beneficiaries": "Who benefits, and is that fair?",
+    "harms_and_mitigations": "What harms could follow (including from not using the "
+    "data), and how are they reduced?",
+    "commercial_involvement": "Is a company involved, and why does the public benefit "
+    "outweigh its profit?",
+    "benefits_to_nhs_and_public": "How do the benefits return to the NHS and the public?",
+    "public_communication": "How is the public told about this use?",
+}
+
+
+# --- the arithmetic -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ballot:
+    choice: str
+    counted: bool
+
+
+def decide(
+    quorum: Decimal, threshold: Decimal, eligible: int, ballots: Sequence[Ballot]
+) -> tuple[str, dict[str, int]]:
+    """The outcome of a review, and its tally.
+
+    Quorum: counted votes (abstentions included) are at least ``quorum`` of the eligible
+    members. Endorsement: endorsements (with or without changes) are at least
+    ``threshold`` of the counted votes that are not abstentions. Exact decimal arithmetic.
+    """
+    counted = [b.choice for b in ballots if b.counted]
+    tally = {
+        "eligible": eligible,
+        "cast": len(ballots),
+        "counted": len(counted),
+        "not_counted": len(ballots) - len(counted),
+        "endorse": counted.count(Choice.ENDORSE),
+        "endorse_with_changes": counted.count(Choice.ENDORSE_WITH_CHANGES),
+        "reject": counted.count(Choice.REJECT),
+        "abstain": counted.count(Choice.ABSTAIN),
+    }
+    if eligible == 0 or Decimal(len(counted)) < quorum * eligible:
+        return Outcome.NO_QUORUM, tally
+    decisive = len(counted) - tally["abstain"]
+    endorsements = tally["endorse"] + tally["endorse_with_changes"]
+    if decisive > 0 and Decimal(endorsements) >= threshold * decisive:
+        return Outcome.ENDORSED, tally
+    return Outcome.REJECTED, tally
+
+
+# --- panels ---------------------------------------------------------------------------------
+
+
+def panel_snapshot(panel: Panel) -> dict[str, Any]:
+    return {
+        "id": panel.id,
+        "name": panel.name,
+        "quorum": str(panel.quorum),
+        "threshold": str(panel.threshold),
+        "default_review_days": panel.default_review_days,
+        "chair_id": panel.chair_id,
+    }
+
+
+def _fraction(value: Any, field: str) -> Decimal:
+    number = Decimal(str(value)).quantize(Decimal("0.0001"))
+    if not Decimal(0) <= number <= Decimal(1):
+        raise InvalidInput("Not a fraction.", {field: ["Must be between 0 and 1."]})
+    return number
+
+
+def create_panel(session: Session, actor: Actor, data: Mapping[str, Any]) -> Panel:
+    """Create a citizen panel with its quorum, threshold and default review period."""
+    if session.execute(select(Panel.id).where(Panel.name == data["name"])).first():
+        raise Conflict(f"A panel named {data['name']!r} already exists.")
+    panel = Panel(
+        name=data["name"],
+        description=data.get("description", ""),
+        quorum=_fraction(data["quorum"], "quorum"),
+        threshold=_fraction(data["threshold"], "threshold"),
+        default_review_days=data.get("default_review_days", 14),
+    )
+    session.add(panel)
+    session.flush()
+    audit.record(session, actor, "panel.created", "panel", panel.id, after=panel_snapshot(panel))
+    return panel
+
+
+def get_panel(session: Session, panel_id: int) -> Panel:
+    panel = session.get(Panel, panel_id)
+    if panel is None:
+        raise NotFound(f"No panel {panel_id}.")
+    return panel
+
+
+def list_panels(session: Session, *, limit: int, after: int | None) -> Page[Panel]:
+    return keyset_page(session, select(Panel), Panel.id, limit, after)
+
+
+def members(session: Session, panel_id: int, *, current_only: bool = False) -> list[PanelMember]:
+    rows = (
+        session.execute(
+            select(PanelMember).where(PanelMember.panel_id == panel_id).order_by(PanelMember.id)
+        )
+        .scalars()
+        .all()
+    )
+    if current_only:
+        today = utcnow().date()
+        return [m for m in rows if m.in_term(today)]
+    return list(rows)
+
+
+def add_member(
+    session: Session,
+    actor: Actor,
+    panel_id: int,
+    user_id: int,
+    term_start: date | None,
+    term_end: date | None,
+) -> PanelMember:
+    """Give a panel member a term on a panel (one current term per person and panel)."""
+    panel = get_panel(session, panel_id)
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise InvalidInput("No such active user.", {"user_id": [f"No active user {user_id}."]})
+    if user.role != Role.PANEL_MEMBER:
+        raise InvalidInput(
+            "Not a panel member.", {"user_id": ["The user's role must be panel_member."]}
+        )
+    start = term_start or utcnow().date()
+    if term_end is not None and term_end < start:
+        raise InvalidInput("The term ends before it starts.", {"term_end": ["Before term_start."]})
+    for existing in members(session, panel.id):
+        if existing.user_id == user_id and (
+            existing.term_end is None or existing.term_end >= start
+        ):
+            raise Conflict("The user already has a term on this panel.")
+    member = PanelMember(panel_id=panel.id, user_id=user_id, term_start=start, term_end=term_end)
+    session.add(member)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "panel.member_added",
+        "panel",
+        panel.id,
+        after={
+            "user_id": user_id,
+            "term_start": start.isoformat(),
+            "term_end": term_end.isoformat() if term_end else None,
+        },
+    )
+    return member
+
+
+def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) -> PanelMember:
+    """End a member's current (or future) term; past reviews keep counting them."""
+    get_panel(session, panel_id)
+    today = utcnow().date()
+    current = [
+        m
+        for m in members(session, panel_id)
+        if m.user_id == user_id and (m.term_end is None or m.term_end >= today)
+    ]
+    if not current:
+        raise NotFound(f"User {user_id} has no current term on panel {panel_id}.")
+    member = current[0]
+    before = member.term_end
+    # The term ends yesterday (a term not yet started ends before it starts): from today
+    # the member is no longer eligible.
+    member.term_end = min(today, member.term_start) - timedelta(days=1)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "panel.member_removed",
+        "panel",
+        panel_id,
+        before={"user_id": user_id, "term_end": before.isoformat() if before else None},
+        after={"user_id": user_id, "term_end": member.term_end.isoformat()},
+    )
+    return member
+
+
+# --- reviews --------------------------------------------------------------------------------
+
+
+def review_snapshot(review: Review) -> dict[str, Any]:
+    return {
+        "id": review.id,
+        "policy": review.version.policy.slug,
+        "version": review.version.number,
+        "content_hash": review.version.content_hash,
+        "panel_id": review.panel_id,
+        "status": review.status,
+        "closes_at": chain.format_time(review.closes_at),
+        "outcome": review.outcome,
+        "tally": review.tally,
+    }
+
+
+def _check_assessment(policy: Policy, assessment: Mapping[str, Any] | None) -> dict[str, str]:
+    if policy.purpose not in NEEDS_ASSESSMENT:
+        return {k: str(v).strip() for k, v in (assessment or {}).items()}
+    answers = assessment or {}
+    missing = {
+        key: ["Answer this question: " + question]
+        for key, question in PUBLIC_BENEFIT_QUESTIONS.items()
+        if not str(answers.get(key) or "").strip()
+    }
+    if missing:
+        raise InvalidInput(
+            "A change to a planning or research policy needs a complete public benefit assessment.",
+            {f"public_benefit.{key}": messages for key, messages in missing.items()},
+        )
+    return {key: str(answers[key]).strip() for key in PUBLIC_BENEFIT_QUESTIONS}
+
+
+def submit(
+    session: Session,
+    actor: Actor,
+    version: PolicyVersion,
+    panel_id: int,
+    closes_at: datetime | None,
+    public_benefit: Mapping[str, Any] | None,
+) -> Review:
+    """Send a draft to a panel: it becomes ``in_review`` and immutable, and a review opens."""
+    lifecycle.check(version.status, VersionStatus.IN_REVIEW)
+    panel = get_panel(session, panel_id)
+    assessment = _check_assessment(version.policy, public_benefit)
+    now = utcnow()
+    closes = closes_at or now + timedelta(days=panel.default_review_days)
+    if closes <= now:
+        raise InvalidInput(
+            "The closing time has passed.", {"closes_at": ["Must be in the future."]}
+        )
+    if closes > now + timedelta(days=MAX_REVIEW_DAYS):
+        raise InvalidInput(
+            "The review is too long.", {"closes_at": [f"At most {MAX_REVIEW_DAYS} days ahead."]}
+        )
+    from registry.services import policies
+
+    version.submitted_at = now
+    policies.transition(
+        session, actor, version, VersionStatus.IN_REVIEW, "version.submitted", panel_id=panel.id
+    )
+    review = Review(
+        version=version,
+        panel=panel,
+        status="open",
+        opened_at=now,
+        closes_at=closes,
+        public_benefit=assessment or None,
+        opened_by_id=actor.user_id,
+    )
+    session.add(review)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "review.opened",
+        "review",
+        review.id,
+        after=review_snapshot(review) | {"public_benefit": assessment or None},
+    )
+    return review
+
+
+def get_review(session: Session, review_id: int, *, for_update: bool = False) -> Review:
+    statement = select(Review).where(Review.id == review_id)
+    if for_update:
+        statement = statement.with_for_update(of=Review)
+    review = session.execute(statement).unique().scalar_one_or_none()
+    if review is None:
+        raise NotFound(f"No review {review_id}.")
+    return review
+
+
+def due(review: Review, now: datetime | None = None) -> bool:
+    return review.status == "open" and review.closes_at <= (now or utcnow())
+
+
+def list_reviews(
+    session: Session, *, status: str | None, panel_id: int | None, limit: int, after: int | None
+) -> Page[Review]:
+    statement = select(Review)
+    if status:
+        statement = statement.where(Review.status == status)
+    if panel_id is not None:
+        statement = statement.where(Review.panel_id == panel_id)
+    return keyset_page(session, statement, Review.id, limit, after)
+
+
+def due_review_ids(session: Session) -> list[int]:
+    return list(
+        session.execute(
+            select(Review.id).where(Review.status == "open", Review.closes_at <= utcnow())
+        ).scalars()
+    )
+
+
+def votes(session: Session, review_id: int) -> list[Vote]:
+    return list(
+        session.execute(select(Vote).where(Vote.review_id == review_id).order_by(Vote.id)).scalars()
+    )
+
+
+def conflicts(session: Session, review_id: int) -> list[ConflictOfInterest]:
+    return list(
+        session.execute(
+            select(ConflictOfInterest)
+            .where(ConflictOfInterest.review_id == review_id)
+            .order_by(ConflictOfInterest.id)
+        ).scalars()
+    )
+
+
+def _current_term(session: Session, review: Review, user_id: int, at: datetime) -> bool:
+    day = at.date()
+    return any(m.user_id == user_id and m.in_term(day) for m in members(session, review.panel_id))
+
+
+def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
+    """Members whose vote counts at ``at``: in their term, not the author, not conflicted."""
+    day = at.date()
+    conflicted = {c.user_id for c in conflicts(session, review.id)}
+    return {
+        m.user_id
+        for m in members(session, review.panel_id)
+        if m.in_term(day) and m.user_id != review.version.author_id and m.user_id not in conflicted
+    }
+
+
+def tally_so_far(session: Session, review: Review) -> dict[str, int]:
+    """Counts only, while the review is open: no one sees who voted what until close."""
+    at = review.closed_at or utcnow()
+    eligible = eligible_ids(session, review, at)
+    ballots = [Ballot(v.choice, v.user_id in eligible) for v in votes(session, review.id)]
+    return decide(review.panel.quorum, review.panel.threshold, len(eligible), ballots)[1]
+
+
+def _require_open(session: Session, review: Review) -> None:
+    if due(review):
+        close(session, CLOCK, review, recommendation=None)
+    if review.status != "open":
+        raise Conflict(
+            f"Review {review.id} is closed ({review.outcome}).",
+            review_status=review.status,
+            outcome=review.outcome,
+        )
+
+
+def cast_vote(
+    session: Session, actor: Actor, review_id: int, choice: str, comment: str
+) -> tuple[Vote, bool]:
+    """Record (or change) the caller's vote; returns the vote and whether it is new."""
+    review = get_review(session, review_id, for_update=True)
+    _require_open(session, review)
+    now = utcnow()
+    user_id = actor.user_id
+    if user_id is None or not _current_term(session, review, user_id, now):
+        raise Forbidden("Only members of this review's panel, within their term, can vote.")
+    if user_id == review.version.author_id:
+        raise Forbidden("The author of a change cannot vote on it.")
+    if choice != Choice.ENDORSE and not comment.strip():
+        raise InvalidInput("Say why.", {"comment": ["A comment is required unless you endorse."]})
+    vote = session.execute(
+        select(Vote).where(Vote.review_id == review.id, Vote.user_id == user_id)
+    ).scalar_one_or_none()
+    created = vote is None
+    before = None if vote is None else {"choice": vote.choice, "comment": vote.comment}
+    if vote is None:
+        vote = Vote(
+            review_id=review.id,
+            user_id=user_id,
+            choice=choice,
+            comment=comment.strip(),
+            content_hash=review.version.content_hash,
+            cast_at=now,
+            updated_at=now,
+        )
+        session.add(vote)
+    else:
+        vote.choice, vote.comment, vote.updated_at = choice, comment.strip(), now
+        vote.content_hash = review.version.content_hash
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "review.vote_cast" if created else "review.vote_changed",
+        "review",
+        review.id,
+        before=before,
+        after={"choice": choice, "comment": comment.strip(), "content_hash": vote.content_hash},
+    )
+    return vote, created
+
+
+def declare_conflict(
+    session: Session, actor: Actor, review_id: int, reason: str
+) -> ConflictOfInterest:
+    """A member declares a conflict: their vote is still recorded, but never counted."""
+    review = get_review(session, review_id, for_update=True)
+    _require_open(session, review)
+    if actor.user_id is None or not _current_term(session, review, actor.user_id, utcnow()):
+        raise Forbidden("Only members of this review's panel can declare a conflict on it.")
+    if not reason.strip():
+        raise InvalidInput("Say why.", {"reason": ["Give the reason for the conflict."]})
+    existing = session.execute(
+        select(ConflictOfInterest).where(
+            ConflictOfInterest.review_id == review.id, ConflictOfInterest.user_id == actor.user_id
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict("You have already declared a conflict on this review.")
+    declared = ConflictOfInterest(review_id=review.id, user_id=actor.user_id, reason=reason.strip())
+    session.add(declared)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "review.conflict_declared",
+        "review",
+        review.id,
+        after={"user_id": actor.user_id, "reason": reason.strip()},
+    )
+    return declared
+
+
+def close(session: Session, actor: Actor, review: Review, recommendation: str | None) -> Review:
+    """Close a review: freeze the tally, decide the outcome, and endorse or reject."""
+    if review.status != "open":
+        raise Conflict(
+            f"Review {review.id} is already closed ({review.outcome}).",
+            review_status=review.status,
+            outcome=review.outcome,
+        )
+    now = utcnow()
+    # A review closed by the clock closes as of its closing time, not of when it was noticed.
+    closed_at = min(now, review.closes_at)
+    eligible = eligible_ids(session, review, closed_at)
+    ballots = [Ballot(v.choice, v.user_id in eligible) for v in votes(session, review.id)]
+    outcome, counts = decide(review.panel.quorum, review.panel.threshold, len(eligible), ballots)
+    tally: dict[str, Any] = {**counts, "eligible_members": sorted(eligible)}
+    before = review_snapshot(review)
+    review.status, review.outcome, review.tally, review.closed_at = (
+        "closed",
+        outcome,
+        tally,
+        closed_at,
+    )
+    if recommendation is not None:
+        review.recommendation = recommendation.strip()
+    from registry.services import policies
+
+    to = VersionStatus.ENDORSED if outcome == Outcome.ENDORSED else VersionStatus.REJECTED
+    policies.transition(session, actor, review.version, to, f"version.{to}", review_id=review.id)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "review.closed",
+        "review",
+        review.id,
+        before=before,
+        after=review_snapshot(review) | {"recommendation": review.recommendation},
+    )
+    return review
+
+
+def close_by_request(
+    session: Session, actor: Actor, review_id: int, recommendation: str | None
+) -> Review:
+    review = get_review(session, review_id, for_update=True)
+    if due(review):
+        return close(session, CLOCK, review, recommendation)
+    return close(session, actor, review, recommendation)
+
+
+def close_due(session: Session, review_ids: Iterable[int]) -> None:
+    """Close reviews whose time has passed (no scheduler: called when they are next read)."""
+    for review_id in review_ids:
+        review = get_review(session, review_id, for_update=True)
+        if due(review):
+            close(session, CLOCK, review, recommendation=None)
+
+
+def record_recommendation(session: Session, actor: Actor, review_id: int, text: str) -> Review:
+    """The panel's written recommendation: by an editor, an administrator or the chair."""
+    review = get_review(session, review_id, for_update=True)
+    if actor.role not in (Role.EDITOR, Role.ADMIN) and actor.user_id != review.panel.chair_id:
+        raise Forbidden(
+            "Only editors, administrators or the panel's chair record the recommendation."
+        )
+    if review.version.status in (VersionStatus.PUBLISHED, VersionStatus.SUPERSEDED):
+        raise Conflict("The version is published: its review is part of the record now.")
+    before = review.recommendation
+    review.recommendation = text.strip()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "review.recommendation_recorded",
+        "review",
+        review.id,
+        before={"recommendation": before},
+        after={"recommendation": text.strip()},
+    )
+    return review
+
+
+def require_endorsement(session: Session, version: PolicyVersion) -> Review:
+    """The review gate of publication: an endorsed review of exactly this version."""
+    review = (
+        session.execute(select(Review).where(Review.version_id == version.id))
+        .unique()
+        .scalar_one_or_none()
+    )
+    if review is not None and due(review):
+        close(session, CLOCK, review, recommendation=None)
+    if review is None or review.outcome != Outcome.ENDORSED:
+        raise Conflict(
+            "Only a version endorsed by a citizen panel review can be published.",
+            review_id=review.id if review else None,
+            review_outcome=review.outcome if review else None,
+        )
+    return review
+
+
+def end_for_withdrawal(session: Session, actor: Actor, version: PolicyVersion) -> None:
+    """A version withdrawn while in review ends its review, with nothing decided."""
+    review = (
+        session.execute(
+            select(Review)
+            .where(Review.version_id == version.id, Review.status == "open")
+            .with_for_update(of=Review)
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if review is None:
+        return
+    before = review_snapshot(review)
+    review.status, review.outcome, review.closed_at = "closed", Outcome.WITHDRAWN, utcnow()
+    review.tally = tally_so_far(session, review)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "review.closed",
+        "review",
+        review.id,
+        before=before,
+        after=review_snapshot(review),
+    )
+
+
+def reviews_for_versions(session: Session, version_ids: Sequence[int]) -> dict[int, Review]:
+    if not version_ids:
+        return {}
+    rows = (
+        session.execute(select(Review).where(Review.version_id.in_(list(version_ids))))
+        .unique()
+        .scalars()
+    )
+    return {r.version_id: r for r in rows}
+
+
+def reviews_by_id(session: Session, review_ids: Sequence[int]) -> list[Review]:
+    if not review_ids:
+        return []
+    return list(
+        session.execute(select(Review).where(Review.id.in_(list(review_ids)))).unique().scalars()
+    )

@@ -1,0 +1,365 @@
+"""Citizen panel reviews through the API: no change without an endorsed review."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select, update
+
+from registry.db import db, utcnow
+from registry.models.identity import User
+from registry.models.review import PanelMember, Review
+from tests import factories as f
+from tests.test_errors import assert_problem
+
+API = "/api/v1"
+
+
+@dataclass
+class Setting:
+    app: Flask
+    editor: FlaskClient
+    editor_user: User
+    admin: FlaskClient
+    panel_id: int
+    members: list[FlaskClient] = field(default_factory=list)
+    member_users: list[User] = field(default_factory=list)
+
+
+@pytest.fixture
+def setting(app: Flask) -> Setting:
+    f.catalogue()
+    editor, editor_user = f.as_role(app, "editor")
+    admin, _ = f.as_role(app, "admin")
+    made = admin.post(
+        f"{API}/panels",
+        json={
+            "name": "North Central London panel",
+            "quorum": 0.5,
+            "threshold": 0.5,
+            "default_review_days": 21,
+        },
+    )
+    assert made.status_code == 201
+    s = Setting(app, editor, editor_user, admin, made.get_json()["id"])
+    for _ in range(4):
+        client, member = f.as_role(app, "panel_member")
+        assert (
+            admin.post(
+                f"{API}/panels/{s.panel_id}/members", json={"user_id": member.id}
+            ).status_code
+            == 201
+        )
+        s.members.append(client)
+        s.member_users.append(member)
+    created = editor.post(f"{API}/policies", json=f.policy_body())
+    assert created.status_code == 201
+    return s
+
+
+def _submit(s: Setting, **body: Any) -> Any:
+    payload = {"panel_id": s.panel_id, "public_benefit": f.ASSESSMENT, **body}
+    return s.editor.post(f"{API}/policies/research-data/versions/1/submit", json=payload)
+
+
+def _vote(client: FlaskClient, review_id: int, choice: str, comment: str = "") -> Any:
+    return client.put(
+        f"{API}/reviews/{review_id}/votes/me", json={"choice": choice, "comment": comment}
+    )
+
+
+def test_a_whole_change_from_draft_to_the_policy_set(setting: Setting) -> None:
+    s = setting
+    submitted = _submit(s)
+    assert submitted.status_code == 201
+    review = submitted.get_json()
+    assert (review["status"], review["policy"], review["version_number"]) == (
+        "open",
+        "research-data",
+        1,
+    )
+    assert (
+        s.editor.get(f"{API}/policies/research-data/versions/1").get_json()["status"] == "in_review"
+    )
+    rid = review["id"]
+    assert _vote(s.members[0], rid, "endorse").status_code == 201
+    assert (
+        _vote(s.members[1], rid, "endorse_with_changes", "Say more about opt-outs.").status_code
+        == 201
+    )
+    assert _vote(s.members[2], rid, "reject", "Too loose.").status_code == 201
+    closed = s.editor.post(
+        f"{API}/reviews/{rid}/close", json={"recommendation": "Publish, and explain opt-outs."}
+    )
+    assert closed.status_code == 200
+    result = closed.get_json()
+    assert result["outcome"] == "endorsed"
+    assert result["tally"] == {
+        "eligible": 4,
+        "cast": 3,
+        "counted": 3,
+        "not_counted": 0,
+        "endorse": 1,
+        "endorse_with_changes": 1,
+        "reject": 1,
+        "abstain": 0,
+    }
+    assert {v["comment"] for v in result["votes"]} == {"", "Say more about opt-outs.", "Too loose."}
+    published = s.editor.post(f"{API}/policies/research-data/versions/1/publish")
+    assert published.status_code == 200
+    version = published.get_json()
+    assert version["status"] == "published"
+    assert version["review"]["recommendation"] == "Publish, and explain opt-outs."
+    in_force = s.app.test_client().get(f"{API}/policy-set").get_json()["policies"]
+    assert in_force[0]["version"]["review"]["outcome"] == "endorsed"
+    assert in_force[0]["version"]["review"]["tally"]["endorse"] == 1
+    assert all(v["content_hash"] == version["content_hash"] for v in result["votes"])
+
+
+def test_open_reviews_show_counts_only(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    _vote(s.members[0], rid, "reject", "No.")
+    for client in (s.members[1], s.editor, s.admin):
+        body = client.get(f"{API}/reviews/{rid}").get_json()
+        assert body["tally"]["reject"] == 1
+        assert body["votes"] == []
+        assert "No." not in str(body)
+    mine = s.members[0].get(f"{API}/reviews/{rid}").get_json()["my_vote"]
+    assert (mine["choice"], mine["comment"]) == ("reject", "No.")
+
+
+def test_planning_and_research_changes_need_a_public_benefit_assessment(
+    setting: Setting,
+) -> None:
+    s = setting
+    problem = assert_problem(_submit(s, public_benefit=None), 422)
+    assert len([k for k in problem["errors"] if k.startswith("public_benefit.")]) == 6
+    partial = dict(f.ASSESSMENT, beneficiaries="  ", benefits="")
+    problem = assert_problem(_submit(s, public_benefit=partial), 422)
+    assert set(problem["errors"]) == {"public_benefit.beneficiaries", "public_benefit.benefits"}
+    assert s.editor.get(f"{API}/policies/research-data/versions/1").get_json()["status"] == "draft"
+    assert s.editor.get(f"{API}/reviews").get_json() == []
+
+
+def test_individual_care_changes_need_no_assessment(setting: Setting) -> None:
+    s = setting
+    s.editor.post(
+        f"{API}/policies",
+        json=f.policy_body("care-data", purpose="individual_care", data_category="personal"),
+    )
+    made = s.editor.post(
+        f"{API}/policies/care-data/versions/1/submit", json={"panel_id": s.panel_id}
+    )
+    assert made.status_code == 201
+    assert made.get_json()["public_benefit"] is None
+
+
+def test_submit_checks_its_input(setting: Setting) -> None:
+    s = setting
+    assert_problem(_submit(s, panel_id=999), 404)
+    assert_problem(_submit(s, closes_at=(utcnow() - timedelta(hours=1)).isoformat()), 422)
+    assert_problem(_submit(s, closes_at=(utcnow() + timedelta(days=400)).isoformat()), 422)
+    assert_problem(_submit(s, surprise=True), 422)
+    default = _submit(s).get_json()
+    assert default["closes_at"].startswith((utcnow() + timedelta(days=21)).date().isoformat())
+
+
+def test_who_may_vote(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    # A panel member of another panel.
+    outsider, _ = f.as_role(s.app, "panel_member")
+    assert_problem(_vote(outsider, rid, "endorse"), 403)
+    # A member whose term has ended.
+    db.session.execute(
+        update(PanelMember)
+        .where(PanelMember.user_id == s.member_users[3].id)
+        .values(term_end=date.today() - timedelta(days=1))
+    )
+    db.session.commit()
+    assert_problem(_vote(s.members[3], rid, "endorse"), 403)
+    # Other roles never vote.
+    for role in ("reader", "auditor", "editor", "admin"):
+        client, _ = f.as_role(s.app, role)
+        assert_problem(_vote(client, rid, "endorse"), 403)
+    assert s.editor.get(f"{API}/reviews/{rid}").get_json()["tally"]["cast"] == 0
+
+
+def test_the_author_cannot_vote(setting: Setting) -> None:
+    s = setting
+    author = s.member_users[0]
+    db.session.execute(update(User).where(User.id == author.id).values(role="editor"))
+    db.session.commit()
+    # A member who is also an editor drafts a change; then acts as a panel member again.
+    editor_token = f.bearer(s.app, f.token(author, role="editor"))
+    made = editor_token.post(f"{API}/policies", json=f.policy_body("their-policy"))
+    assert made.status_code == 201
+    rid = editor_token.post(
+        f"{API}/policies/their-policy/versions/1/submit",
+        json={"panel_id": s.panel_id, "public_benefit": f.ASSESSMENT},
+    ).get_json()["id"]
+    db.session.execute(update(User).where(User.id == author.id).values(role="panel_member"))
+    db.session.commit()
+    member_token = f.bearer(s.app, f.token(author, role="panel_member"))
+    problem = assert_problem(_vote(member_token, rid, "endorse"), 403)
+    assert "author" in problem["detail"]
+
+
+def test_a_vote_counts_once_however_often_it_changes(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    assert _vote(s.members[0], rid, "reject", "No.").status_code == 201
+    assert _vote(s.members[0], rid, "abstain", "Unsure.").status_code == 200
+    assert _vote(s.members[0], rid, "endorse").status_code == 200
+    assert _vote(s.members[1], rid, "endorse").status_code == 201
+    tally = s.editor.get(f"{API}/reviews/{rid}").get_json()["tally"]
+    assert (tally["cast"], tally["endorse"], tally["reject"], tally["abstain"]) == (2, 2, 0, 0)
+    result = s.editor.post(f"{API}/reviews/{rid}/close", json={}).get_json()
+    assert result["outcome"] == "endorsed"
+
+
+def test_a_comment_is_required_unless_endorsing(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    for choice in ("endorse_with_changes", "reject", "abstain"):
+        problem = assert_problem(_vote(s.members[0], rid, choice, "  "), 422)
+        assert "comment" in problem["errors"]
+    assert_problem(_vote(s.members[0], rid, "maybe", "x"), 422)
+    assert s.editor.get(f"{API}/reviews/{rid}").get_json()["tally"]["cast"] == 0
+
+
+def test_conflicted_votes_are_recorded_but_not_counted(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    declared = s.members[0].post(
+        f"{API}/reviews/{rid}/conflicts", json={"reason": "I advise the company involved."}
+    )
+    assert declared.status_code == 201
+    assert_problem(s.members[0].post(f"{API}/reviews/{rid}/conflicts", json={"reason": "x"}), 409)
+    vote = _vote(s.members[0], rid, "endorse")
+    assert vote.status_code == 201
+    assert vote.get_json()["counted"] is False
+    _vote(s.members[1], rid, "reject", "No.")
+    _vote(s.members[2], rid, "reject", "No.")
+    result = s.editor.post(f"{API}/reviews/{rid}/close", json={}).get_json()
+    assert result["outcome"] == "rejected"
+    assert result["tally"]["eligible"] == 3
+    assert (result["tally"]["counted"], result["tally"]["not_counted"]) == (2, 1)
+    [uncounted] = [v for v in result["votes"] if not v["counted"]]
+    assert uncounted["choice"] == "endorse"
+    assert result["conflicts"][0]["reason"] == "I advise the company involved."
+
+
+def test_votes_after_close_are_refused(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    _vote(s.members[0], rid, "endorse")
+    s.editor.post(f"{API}/reviews/{rid}/close", json={})
+    problem = assert_problem(_vote(s.members[1], rid, "endorse"), 409)
+    assert problem["outcome"] == "no_quorum"
+    assert_problem(s.members[1].post(f"{API}/reviews/{rid}/conflicts", json={"reason": "x"}), 409)
+    assert_problem(s.editor.post(f"{API}/reviews/{rid}/close", json={}), 409)
+
+
+def test_a_review_closes_by_itself_when_its_time_passes(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    for client in s.members[:3]:
+        _vote(client, rid, "endorse")
+    closing = utcnow() - timedelta(seconds=1)
+    db.session.execute(update(Review).where(Review.id == rid).values(closes_at=closing))
+    db.session.commit()
+    listed = s.members[3].get(f"{API}/reviews?status=closed").get_json()
+    assert [(r["id"], r["outcome"]) for r in listed] == [(rid, "endorsed")]
+    assert_problem(_vote(s.members[3], rid, "reject", "Late."), 409)
+    version = s.editor.get(f"{API}/policies/research-data/versions/1").get_json()
+    assert version["status"] == "endorsed"
+    review = db.session.execute(select(Review).where(Review.id == rid)).scalar_one()
+    assert review.closed_at == closing
+
+
+def test_reading_a_due_review_closes_it(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    db.session.execute(
+        update(Review).where(Review.id == rid).values(closes_at=utcnow() - timedelta(minutes=1))
+    )
+    db.session.commit()
+    body = s.members[0].get(f"{API}/reviews/{rid}").get_json()
+    assert (body["status"], body["outcome"]) == ("closed", "no_quorum")
+    assert (
+        s.editor.get(f"{API}/policies/research-data/versions/1").get_json()["status"] == "rejected"
+    )
+
+
+def test_publishing_needs_an_endorsed_review_of_exactly_that_version(setting: Setting) -> None:
+    s = setting
+    url = f"{API}/policies/research-data/versions/1/publish"
+    assert_problem(s.editor.post(url), 409)  # a draft: no review at all
+    rid = _submit(s).get_json()["id"]
+    assert_problem(s.editor.post(url), 409)  # in review
+    for client in s.members[:3]:
+        _vote(client, rid, "reject", "No.")
+    s.editor.post(f"{API}/reviews/{rid}/close", json={})
+    problem = assert_problem(s.editor.post(url), 409)  # rejected
+    assert problem["current_status"] == "rejected"
+    # A new draft after a rejection: the old endorsement of nothing does not carry over.
+    assert s.editor.post(f"{API}/policies/research-data/versions", json={}).status_code == 201
+    problem = assert_problem(s.editor.post(f"{API}/policies/research-data/versions/2/publish"), 409)
+    assert problem["current_status"] == "draft"
+    assert s.app.test_client().get(f"{API}/policy-set").get_json()["policies"] == []
+
+
+def test_withdrawing_a_version_in_review_ends_its_review(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    _vote(s.members[0], rid, "endorse")
+    withdrawn = s.editor.post(f"{API}/policies/research-data/versions/1/withdraw")
+    assert withdrawn.get_json()["status"] == "withdrawn"
+    review = s.editor.get(f"{API}/reviews/{rid}").get_json()
+    assert (review["status"], review["outcome"]) == ("closed", "withdrawn")
+    assert_problem(_vote(s.members[1], rid, "endorse"), 409)
+
+
+def test_recommendation_by_editor_or_chair_until_publication(setting: Setting) -> None:
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    for client in s.members[:2]:
+        _vote(client, rid, "endorse")
+    s.editor.post(f"{API}/reviews/{rid}/close", json={})
+    url = f"{API}/reviews/{rid}/recommendation"
+    assert_problem(s.members[0].put(url, json={"recommendation": "Mine."}), 403)
+    assert s.editor.put(url, json={"recommendation": "Publish."}).status_code == 200
+    s.editor.post(f"{API}/policies/research-data/versions/1/publish")
+    assert_problem(s.editor.put(url, json={"recommendation": "Changed my mind."}), 409)
+    in_force = s.app.test_client().get(f"{API}/policy-set").get_json()["policies"][0]
+    assert in_force["version"]["review"]["recommendation"] == "Publish."
+
+
+def test_panel_membership_terms(setting: Setting) -> None:
+    s = setting
+    reader = f.user("reader")
+    problem = assert_problem(
+        s.admin.post(f"{API}/panels/{s.panel_id}/members", json={"user_id": reader.id}), 422
+    )
+    assert "user_id" in problem["errors"]
+    assert_problem(
+        s.admin.post(f"{API}/panels/{s.panel_id}/members", json={"user_id": s.member_users[0].id}),
+        409,
+    )
+    removed = s.admin.delete(f"{API}/panels/{s.panel_id}/members?user_id={s.member_users[0].id}")
+    assert removed.status_code == 200
+    assert removed.get_json()["current"] is False
+    listed = s.editor.get(f"{API}/panels/{s.panel_id}/members").get_json()
+    assert [m["current"] for m in listed] == [False, True, True, True]
+    rid = _submit(s).get_json()["id"]
+    assert_problem(_vote(s.members[0], rid, "endorse"), 403)
+    assert_problem(
+        s.admin.post(f"{API}/panels", json={"name": "x", "quorum": 1.5, "threshold": 0.5}), 422
+    )
