@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, Response, request
 
 from registry import config as config_module
-from registry.api import identity, ops, policies, policyset, reviews
+from registry.api import decisions, identity, ops, policies, policyset, reviews
 from registry.db import init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
@@ -39,6 +39,7 @@ BLUEPRINTS: tuple[tuple[Any, str], ...] = (
     (policyset.blp, "/api/v1"),
     (policies.blp, "/api/v1"),
     (reviews.blp, "/api/v1"),
+    (decisions.blp, "/api/v1"),
 )
 
 

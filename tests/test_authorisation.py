@@ -42,7 +42,7 @@ def build_world(app: Flask) -> World:
         world.clients[role] = client
         world.users[role] = member
     stranger = f.user("reader")
-    f.token(stranger, name="someone else's")
+    stranger_client = f.bearer(app, f.token(stranger, name="someone else's"))
     world.objects["stranger"] = stranger
     world.objects["stranger_token_id"] = db.session.execute(
         select(ApiToken.id).where(ApiToken.user_id == stranger.id)
@@ -73,7 +73,13 @@ def build_world(app: Flask) -> World:
         == 201
     )
     assert editor.post(f"{API}/reviews/{endorsed}/close", json={}).status_code == 200
+    decided = stranger_client.post(f"{API}/decisions", json=DECISION)
+    assert decided.status_code == 201
+    world.objects["decision"] = decided.get_json()["id"]
     return world
+
+
+DECISION = {"purpose": "research", "data_category": "depersonalised"}
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,16 @@ OPERATIONS: list[Op] = [
         only({"editor": 200, "admin": 200}),
         body=lambda w: {},
     ),
+    # Decisions.
+    Op(
+        "POST",
+        f"{API}/decisions",
+        only({"reader": 201, "editor": 201, "admin": 201}),
+        body=lambda w: DECISION,
+    ),
+    Op("GET", f"{API}/decisions", signed_in(200)),
+    Op("GET", f"{API}/decisions/{{decision}}", signed_in(404, auditor=200, admin=200)),
+    Op("GET", f"{API}/reviews/{{open_review}}/impact", signed_in(200)),
     Op(
         "PUT",
         f"{API}/reviews/{{endorsed_review}}/recommendation",

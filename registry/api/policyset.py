@@ -29,7 +29,9 @@ from registry.models.policy import PolicyVersion, SetRevision
 from registry.schemas.common import PageArgs
 from registry.schemas.policy import PolicySetSchema, RevisionSchema, SetQuerySchema, VersionSchema
 from registry.security import Permission, requires
-from registry.services import policyset, reviews
+from registry.services import chain, decisions, policyset, reviews
+from registry.services.evaluation import CitedPolicy
+from registry.services.evaluation import PolicySet as EvaluationSet
 from registry.services.paging import Page, keyset_page
 
 blp = Blueprint(
@@ -62,6 +64,7 @@ class SetCache:
         self.current: Snapshot | None = None
         self.timelines: OrderedDict[int, list[policyset.Entry]] = OrderedDict()
         self.versions: dict[int, dict[str, Any]] = {}
+        self.cited: dict[int, CitedPolicy] = {}
 
     def timeline(self, revision: int) -> list[policyset.Entry]:
         found = self.timelines.get(revision)
@@ -92,6 +95,19 @@ class SetCache:
                     "version": _SET_VERSION.dump(version_out(version, found.get(version.id))),
                 }
         return [self.versions[i] for i in ids]
+
+    def cited_policies(self, ids: tuple[int, ...]) -> tuple[CitedPolicy, ...]:
+        missing = [i for i in ids if i not in self.cited]
+        if missing:
+            rows = (
+                current_session()
+                .execute(select(PolicyVersion).where(PolicyVersion.id.in_(missing)))
+                .unique()
+                .scalars()
+            )
+            for version in rows:
+                self.cited[version.id] = decisions.cited_policy(version)
+        return tuple(self.cited[i] for i in ids)
 
 
 def init_policy_set_cache(app: Flask) -> None:
@@ -151,6 +167,23 @@ def current_snapshot() -> Snapshot:
             snap = build(latest, now, None)
             cache.current = snap
         return snap
+
+
+def evaluation_set(revision: int | None = None, as_of: datetime | None = None) -> EvaluationSet:
+    """The set a decision is evaluated against: now by default, or a past one."""
+    cache = _cache()
+    if revision is None and as_of is None:
+        snap = current_snapshot()
+        return EvaluationSet(
+            snap.revision, chain.format_time(utcnow()), cache.cited_policies(snap.ids)
+        )
+    session = current_session()
+    number = policyset.resolve(session, revision=revision, known_at=None)
+    at = as_of
+    if at is None:
+        at = policyset.get_revision(session, number).recorded_at if number else utcnow()
+    ids = tuple(e.version_id for e in policyset.in_force(cache.timeline(number), at))
+    return EvaluationSet(number, chain.format_time(at), cache.cited_policies(ids))
 
 
 def respond(snap: Snapshot) -> Response:

@@ -1,0 +1,97 @@
+"""Decisions: "may we use data this way?", answered from the set, recorded and citable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from registry.api.base import Blueprint, page_after, paged
+from registry.api.policyset import evaluation_set
+from registry.db import current_session, db
+from registry.errors import Conflict
+from registry.models.identity import Organisation
+from registry.schemas.decision import (
+    DecisionQuerySchema,
+    DecisionRequestSchema,
+    DecisionSchema,
+    ImpactSchema,
+)
+from registry.security import Permission, current_actor, requires
+from registry.services import decisions, reviews
+
+blp = Blueprint(
+    "decisions",
+    __name__,
+    description="Ask whether a use of data is allowed; every answer is recorded and citable.",
+)
+
+
+@blp.route("/decisions")
+class Decisions(MethodView):
+    @requires(Permission.DECISION_CREATE)
+    @blp.arguments(DecisionRequestSchema)
+    @blp.response(201, DecisionSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Evaluate a proposed use against the set (now, or at a revision or time) and record it"""
+        session = current_session()
+        actor = current_actor()
+        organisation = session.get(Organisation, actor.organisation_id)
+        assert organisation is not None
+        policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
+        request = decisions.normalise(body, organisation)
+        decision = decisions.record(session, actor, organisation, request, policy_set)
+        db.session.commit()
+        return decision.result
+
+    @requires(Permission.AUTHENTICATED)
+    @blp.arguments(DecisionQuerySchema, location="query")
+    @blp.response(200, DecisionSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """List decisions, newest first: your organisation's, or (auditors) everyone's"""
+        page = decisions.list_decisions(
+            current_session(),
+            current_actor(),
+            filters=args,
+            limit=args["limit"],
+            after=page_after(args),
+        )
+        items, status, headers = paged(page)
+        return [d.result for d in items], status, headers
+
+
+@blp.route("/decisions/<string:decision_id>")
+class DecisionItem(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.response(200, DecisionSchema)
+    def get(self, decision_id: str) -> Any:
+        """Show a decision exactly as it was answered"""
+        return decisions.get(current_session(), current_actor(), decision_id).result
+
+
+@blp.route("/reviews/<int:review_id>/impact")
+class Impact(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.response(200, ImpactSchema)
+    def get(self, review_id: int) -> Any:
+        """Replay recorded decisions against the set with the proposed version: what flips"""
+        session = current_session()
+        review = reviews.get_review(session, review_id)
+        version = review.version
+        if version.status in ("published", "superseded", "withdrawn"):
+            raise Conflict(f"The version is {version.status}: there is no proposal to replay.")
+        current = evaluation_set()
+        in_force = [p for p in current.policies if p.slug == version.policy.slug]
+        proposed = decisions.with_proposal(
+            current, decisions.cited_policy(version), version.is_retirement
+        )
+        recorded = decisions.decisions_for_use(
+            session, version.policy.purpose, version.policy.data_category
+        )
+        return {
+            "review_id": review.id,
+            "policy": version.policy.slug,
+            "proposed_version": version.number,
+            "in_force_version": in_force[0].version if in_force else None,
+            **decisions.impact(recorded, current, proposed),
+        }

@@ -1,0 +1,221 @@
+"""Decisions: evaluate a proposed use against the set, record the answer, replay them."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from registry.db import utcnow
+from registry.errors import NotFound
+from registry.models.decision import Decision
+from registry.models.identity import Organisation, Role
+from registry.models.policy import PolicyVersion
+from registry.services import audit, chain, evaluation
+from registry.services.context import Actor
+from registry.services.evaluation import CitedPolicy, Clause, PolicySet, Proposal
+from registry.services.paging import Page, keyset_page
+
+TOP_LEVEL_FACTS = ("organisation_kind", "commercial_involvement")
+
+
+def cited_policy(version: PolicyVersion) -> CitedPolicy:
+    """What evaluation needs of a published version (immutable, so cacheable)."""
+    policy = version.policy
+    return CitedPolicy(
+        slug=policy.slug,
+        title=policy.title,
+        version=version.number,
+        content_hash=version.content_hash,
+        purpose=policy.purpose,
+        data_category=policy.data_category,
+        sensitive_categories=frozenset(version.sensitive_categories),
+        clauses=tuple(Clause(c.type_code, dict(c.parameters)) for c in version.conditions),
+    )
+
+
+def proposal(request: Mapping[str, Any]) -> Proposal:
+    """The proposal a normalised request describes."""
+    facts = dict(request.get("circumstances") or {})
+    for name in TOP_LEVEL_FACTS:
+        if request.get(name) is not None:
+            facts[name] = request[name]
+    return Proposal(
+        purpose=request["purpose"],
+        data_category=request["data_category"],
+        sensitive_categories=frozenset(request.get("sensitive_categories") or ()),
+        facts=facts,
+    )
+
+
+def normalise(body: Mapping[str, Any], organisation: Organisation) -> dict[str, Any]:
+    """The request as recorded: JSON-ready, the caller's organisation kind by default."""
+    as_of = body.get("as_of")
+    return {
+        "purpose": body["purpose"],
+        "data_category": body["data_category"],
+        "organisation_kind": body.get("organisation_kind") or organisation.kind,
+        "commercial_involvement": body.get("commercial_involvement"),
+        "sensitive_categories": sorted(set(body.get("sensitive_categories") or ())),
+        "circumstances": {
+            k: v for k, v in (body.get("circumstances") or {}).items() if v is not None
+        },
+        "description": body.get("description") or "",
+        "reference": body.get("reference") or "",
+        "revision": body.get("revision"),
+        "as_of": chain.format_time(as_of) if isinstance(as_of, datetime) else as_of,
+    }
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    organisation: Organisation,
+    request: dict[str, Any],
+    policy_set: PolicySet,
+) -> Decision:
+    """Evaluate and record a decision, with its audit event, in the caller's transaction."""
+    answer = evaluation.evaluate(policy_set, proposal(request))
+    now = utcnow()
+    public_id = str(uuid.uuid4())
+    document = {
+        "id": public_id,
+        "decided_at": chain.format_time(now),
+        "organisation": {
+            "id": organisation.id,
+            "name": organisation.name,
+            "kind": organisation.kind,
+        },
+        "request": request,
+        **answer,
+    }
+    result_hash = chain.sha256_hex(chain.canonical(document))
+    decision = Decision(
+        id=public_id,
+        created_at=now,
+        organisation_id=organisation.id,
+        user_id=actor.user_id,
+        purpose=request["purpose"],
+        data_category=request["data_category"],
+        revision=policy_set.revision,
+        outcome=answer["outcome"],
+        request=request,
+        result=document,
+        result_hash=result_hash,
+    )
+    session.add(decision)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "decision.recorded",
+        "decision",
+        public_id,
+        after={
+            "outcome": answer["outcome"],
+            "revision": policy_set.revision,
+            "organisation_id": organisation.id,
+            "result_hash": result_hash,
+            "policies": [(p["slug"], p["version"], p["content_hash"]) for p in answer["policies"]],
+        },
+    )
+    return decision
+
+
+def can_read_all(actor: Actor) -> bool:
+    return actor.role in (Role.AUDITOR, Role.ADMIN)
+
+
+def get(session: Session, actor: Actor, decision_id: str) -> Decision:
+    """A decision, for its own organisation or an auditor; for anyone else it does not exist."""
+    decision = session.execute(
+        select(Decision).where(Decision.id == decision_id)
+    ).scalar_one_or_none()
+    if decision is None or (
+        not can_read_all(actor) and decision.organisation_id != actor.organisation_id
+    ):
+        raise NotFound(f"No decision {decision_id}.")
+    return decision
+
+
+def list_decisions(
+    session: Session,
+    actor: Actor,
+    *,
+    filters: Mapping[str, Any],
+    limit: int,
+    after: int | None,
+) -> Page[Decision]:
+    """Decisions newest first; an organisation sees its own, auditors everyone's."""
+    statement = select(Decision)
+    if not can_read_all(actor):
+        statement = statement.where(Decision.organisation_id == actor.organisation_id)
+    elif filters.get("organisation_id") is not None:
+        statement = statement.where(Decision.organisation_id == filters["organisation_id"])
+    for name in ("purpose", "data_category", "outcome", "revision"):
+        if filters.get(name) is not None:
+            statement = statement.where(getattr(Decision, name) == filters[name])
+    if filters.get("since") is not None:
+        statement = statement.where(Decision.created_at >= filters["since"])
+    if filters.get("until") is not None:
+        statement = statement.where(Decision.created_at < filters["until"])
+    return keyset_page(session, statement, Decision.seq, limit, after, descending=True)
+
+
+def with_proposal(current: PolicySet, version: CitedPolicy, retirement: bool) -> PolicySet:
+    """The set as it would be if the proposed version were published now."""
+    others = tuple(p for p in current.policies if p.slug != version.slug)
+    return PolicySet(
+        revision=current.revision,
+        as_of=current.as_of,
+        policies=others if retirement else (*others, version),
+    )
+
+
+def impact(
+    decisions: Iterable[Decision], current: PolicySet, proposed: PolicySet, *, show: int = 100
+) -> dict[str, Any]:
+    """Replay recorded decisions against the set now and with the proposal; list flips."""
+    changed: list[dict[str, Any]] = []
+    transitions: Counter[str] = Counter()
+    evaluated = 0
+    for decision in decisions:
+        evaluated += 1
+        use = proposal(decision.request)
+        before = evaluation.evaluate(current, use)["outcome"]
+        after = evaluation.evaluate(proposed, use)["outcome"]
+        if before != after:
+            transitions[f"{before} -> {after}"] += 1
+            if len(changed) < show:
+                changed.append(
+                    {
+                        "decision_id": decision.id,
+                        "decided_at": decision.created_at,
+                        "recorded_outcome": decision.outcome,
+                        "from": before,
+                        "to": after,
+                    }
+                )
+    return {
+        "evaluated": evaluated,
+        "changed": sum(transitions.values()),
+        "transitions": dict(sorted(transitions.items())),
+        "decisions": changed,
+    }
+
+
+def decisions_for_use(session: Session, purpose: str, data_category: str) -> Sequence[Decision]:
+    return (
+        session.execute(
+            select(Decision)
+            .where(Decision.purpose == purpose, Decision.data_category == data_category)
+            .order_by(Decision.seq)
+        )
+        .scalars()
+        .all()
+    )

@@ -1,0 +1,98 @@
+"""The starter set: loaded through the services, reviewed like any change, idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from registry.db import db
+from registry.models.audit import AuditEvent
+from tests import factories as f
+
+API = "/api/v1"
+
+
+def _seed(app: Flask) -> Any:
+    result = app.test_cli_runner().invoke(args=["registry", "seed"])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _events() -> int:
+    return db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+
+
+def test_the_seed_publishes_a_reviewed_set_covering_every_purpose(app: Flask) -> None:
+    _seed(app)
+    body = app.test_client().get(f"{API}/policy-set").get_json()
+    policies = body["policies"]
+    assert body["revision"] == len(policies) == 6
+    assert {p["purpose"] for p in policies} == {"individual_care", "planning", "research"}
+    assert set().union(*(p["version"]["sensitive_categories"] for p in policies))
+    for p in policies:
+        version = p["version"]
+        assert version["conditions"], p["slug"]
+        assert version["summary"] and version["review"]["outcome"] == "endorsed"
+        assert version["review"]["recommendation"]
+    log = app.test_client().get(f"{API}/policy-set/revisions").get_json()
+    assert [r["number"] for r in log] == [6, 5, 4, 3, 2, 1]
+
+
+def test_running_the_seed_twice_changes_nothing(app: Flask) -> None:
+    _seed(app)
+    events = _events()
+    etag = app.test_client().get(f"{API}/policy-set").headers["ETag"]
+    second = _seed(app)
+    assert "already loaded" in second.output
+    assert _events() == events
+    assert app.test_client().get(f"{API}/policy-set").headers["ETag"] == etag
+
+
+def test_the_starter_set_answers_real_questions(app: Flask) -> None:
+    _seed(app)
+    client, _ = f.as_role(app, "reader", org=f.organisation("Whittington Health", "nhs_trust"))
+    care = client.post(
+        f"{API}/decisions",
+        json={
+            "purpose": "individual_care",
+            "data_category": "personal",
+            "circumstances": {
+                "direct_care_relationship": True,
+                "data_minimised": True,
+                "security_assured": True,
+            },
+        },
+    ).get_json()
+    assert care["outcome"] == "permitted_with_duties"
+    assert [d["code"] for d in care["duties"]] == ["access_audited"]
+    company = client.post(
+        f"{API}/decisions",
+        json={
+            "purpose": "planning",
+            "data_category": "depersonalised",
+            "organisation_kind": "company",
+        },
+    ).get_json()
+    assert company["outcome"] == "refused"
+    research_hiv = client.post(
+        f"{API}/decisions",
+        json={
+            "purpose": "research",
+            "data_category": "depersonalised",
+            "sensitive_categories": ["hiv"],
+            "commercial_involvement": False,
+            "circumstances": {
+                "trusted_research_environment": True,
+                "processing_location": "GB",
+                "named_users": ["a"],
+                "ethics_approval": True,
+                "duration_months": 12,
+                "national_data_opt_out_applied": True,
+                "reidentification_intended": False,
+                "onward_sharing": False,
+            },
+        },
+    ).get_json()
+    assert research_hiv["outcome"] == "referred_to_panel"
