@@ -12,8 +12,8 @@ from alembic.script import ScriptDirectory
 from flask import Flask, Response, request
 
 from registry import config as config_module
-from registry.api import decisions, identity, ops, policies, policyset, reviews
-from registry.db import init_db, set_write_intent
+from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
+from registry.db import db, init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
 from registry.keys import load_signing_key
@@ -40,6 +40,7 @@ BLUEPRINTS: tuple[tuple[Any, str], ...] = (
     (policies.blp, "/api/v1"),
     (reviews.blp, "/api/v1"),
     (decisions.blp, "/api/v1"),
+    (audit.blp, "/api/v1"),
 )
 
 
@@ -62,6 +63,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_security(app)
     app.before_request(_limit_writes)
     app.after_request(_security_headers)
+    app.teardown_request(_end_session)
 
     api.init_app(app)
     _document_security(app)
@@ -94,6 +96,13 @@ def _alembic_config() -> AlembicConfig:
     cfg = AlembicConfig(str(MIGRATIONS / "alembic.ini"))
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
+
+
+def _end_session(_error: BaseException | None) -> None:
+    """Each request is one transaction: whatever it did not commit is rolled back now,
+    releasing its locks even where the app context outlives the request (tests, CLI)."""
+    db.session.remove()
+    set_write_intent(False)
 
 
 def _declare_write_intent() -> None:

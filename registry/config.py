@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     # Passwords (argon2id).
     "ARGON2_TIME_COST": 3,
     "ARGON2_MEMORY_KIB": 65536,
+    # How long a verification of the whole audit chain is reused by GET /audit-events/verify.
+    "AUDIT_VERIFY_CACHE_S": 10.0,
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,

@@ -82,6 +82,7 @@ class TestDatabase:
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_KIB": 1024,
             "POLICY_SET_CHECK_INTERVAL_S": 0,
+            "AUDIT_VERIFY_CACHE_S": 0,
             "LOG_LEVEL": "INFO",
         }
         config.update(overrides)
@@ -106,6 +107,15 @@ class TestDatabase:
                     target.close()
                 return
             tables = [t.name for t in db.metadata.sorted_tables]
+            with psycopg.connect(self.server, autocommit=True) as admin:
+                # A test that stopped half-way through a read (a streamed export, a walk
+                # that met a fault) may leave its session's transaction for pytest-flask to
+                # end later; no transaction of the last test may block this one's start.
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND state LIKE 'idle in transaction%%'",
+                    (self.name,),
+                )
             with db.engine.begin() as conn:
                 # Tests start empty; the audit tables refuse TRUNCATE except in replica mode.
                 conn.execute(text("SET LOCAL session_replication_role = replica"))

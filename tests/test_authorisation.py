@@ -232,6 +232,13 @@ OPERATIONS: list[Op] = [
         only({"editor": 200, "admin": 200}),
         body=lambda w: {},
     ),
+    # The audit trail: events for auditors, proofs and verification for anyone.
+    Op("GET", f"{API}/audit-events", only({"auditor": 200, "admin": 200})),
+    Op("GET", f"{API}/audit-events/export", only({"auditor": 200, "admin": 200})),
+    Op("GET", f"{API}/audit-events/verify", everyone(200)),
+    Op("GET", f"{API}/audit-events/checkpoint", everyone(200)),
+    Op("GET", f"{API}/audit-events/3/inclusion", everyone(200)),
+    Op("GET", f"{API}/audit-events/consistency?from=2", everyone(200)),
     # Decisions.
     Op(
         "POST",
@@ -262,9 +269,10 @@ def test_authorisation_matrix(app: Flask, database: Any, op: Op) -> None:
             world = build_world(app)
         body = op.body(world) if op.body else None
         headers = op.headers(world) if op.headers else {}
-        response = world.clients[role].open(
+        with world.clients[role].open(
             op.url(world), method=op.method, json=body, headers=headers
-        )
+        ) as response:
+            response.get_data()
         if response.status_code != op.expect[role]:
             failures.append(
                 f"{role}: {response.status_code} (expected {op.expect[role]}) "

@@ -83,13 +83,18 @@ def page_after(args: dict[str, Any]) -> Any:
     return key[0]
 
 
+def next_link(after: Any) -> str:
+    """``<...>; rel="next"`` for the page after key ``after``, keeping the other arguments."""
+    query = request.args.to_dict(flat=False)
+    query["cursor"] = [encode_cursor([after])]
+    return f'<{request.path}?{urlencode(query, doseq=True)}>; rel="next"'
+
+
 def paged(page: Page[Any]) -> tuple[Any, int, dict[str, str]]:
     """A view's return value for one page: the items, and ``Link: rel="next"`` if more."""
     headers: dict[str, str] = {}
     if page.next_after is not None:
-        query = request.args.to_dict(flat=False)
-        query["cursor"] = [encode_cursor([page.next_after])]
-        headers["Link"] = f'<{request.path}?{urlencode(query, doseq=True)}>; rel="next"'
+        headers["Link"] = next_link(page.next_after)
     return page.items, 200, headers
 
 

@@ -10,6 +10,7 @@ every other lock the request takes, keeps the chain lock short and free of deadl
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.models.audit import AuditEvent, Checkpoint
-from registry.services import chain
+from registry.services import chain, merkle
 from registry.services.context import Actor
 from registry.services.merkle import Frontier
 
@@ -174,3 +175,132 @@ def _append_pending(session: Session) -> None:
 @event.listens_for(Session, "after_soft_rollback")
 def _discard_pending(session: Session, _previous: Any) -> None:
     session.info.pop(_PENDING, None)
+
+
+# --- reading the log ---------------------------------------------------------------------
+
+
+_EVENT_COLUMNS = (
+    AuditEvent.seq,
+    AuditEvent.occurred_at,
+    AuditEvent.actor_type,
+    AuditEvent.actor_id,
+    AuditEvent.actor_label,
+    AuditEvent.action,
+    AuditEvent.entity_type,
+    AuditEvent.entity_id,
+    AuditEvent.before,
+    AuditEvent.after,
+    AuditEvent.request_id,
+    AuditEvent.prev_hash,
+    AuditEvent.hash,
+)
+
+
+def document(event: Any) -> dict[str, Any]:
+    """An event (a model or a row of its columns) as it is hashed and exported."""
+    return chain.event_document(
+        seq=event.seq,
+        time=event.occurred_at,
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        actor_label=event.actor_label,
+        action=event.action,
+        entity_type=event.entity_type,
+        entity_id=event.entity_id,
+        before=event.before,
+        after=event.after,
+        request_id=event.request_id,
+        prev_hash=event.prev_hash,
+    ) | {"hash": event.hash}
+
+
+def iter_documents(
+    session: Session, *, batch: int = 1000, filters: Any = None, up_to: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every event in order, read in batches of plain rows: memory stays flat however long
+    the log, and nothing accumulates in the session."""
+    after = 0
+    while True:
+        statement = select(*_EVENT_COLUMNS).where(AuditEvent.seq > after)
+        if up_to is not None:
+            statement = statement.where(AuditEvent.seq <= up_to)
+        if filters is not None:
+            statement = statement.where(*filters)
+        rows = session.execute(statement.order_by(AuditEvent.seq).limit(batch)).all()
+        if not rows:
+            return
+        for row in rows:
+            yield document(row)
+        after = rows[-1].seq
+
+
+def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "size": checkpoint.size,
+        "root_hash": checkpoint.root_hash,
+        "issued_at": chain.format_time(checkpoint.issued_at),
+        "key_id": checkpoint.key_id,
+        "signature": checkpoint.signature,
+    }
+
+
+def iter_checkpoints(session: Session, *, batch: int = 5000) -> Iterator[dict[str, Any]]:
+    """Every checkpoint by size, without their frontiers, in batches."""
+    after = -1
+    columns = (
+        Checkpoint.size,
+        Checkpoint.root_hash,
+        Checkpoint.issued_at,
+        Checkpoint.key_id,
+        Checkpoint.signature,
+    )
+    while True:
+        rows = session.execute(
+            select(*columns).where(Checkpoint.size > after).order_by(Checkpoint.size).limit(batch)
+        ).all()
+        if not rows:
+            return
+        for size, root_hash, issued_at, key_id, signature in rows:
+            yield {
+                "size": size,
+                "root_hash": root_hash,
+                "issued_at": chain.format_time(issued_at),
+                "key_id": key_id,
+                "signature": signature,
+            }
+        after = rows[-1][0]
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    return session.execute(
+        select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def public_key() -> bytes:
+    return chain.public_key_bytes(_signing_key().public_key())
+
+
+def verify(session: Session, key: bytes | None = None) -> chain.Report:
+    """Walk the whole log and its checkpoints; name the first fault if there is one."""
+    key = key if key is not None else public_key()
+    report = chain.verify_log(iter_documents(session), iter_checkpoints(session), key)
+    if not report.ok and report.reason and "latest checkpoint" in report.reason:
+        # Only the newest signature failed: find the first forged checkpoint.
+        report = chain.verify_log(
+            iter_documents(session), iter_checkpoints(session), key, all_signatures=True
+        )
+    return report
+
+
+def log_size(session: Session) -> int:
+    return _head(session)[0]
+
+
+def leaf_hashes(session: Session, size: int) -> list[bytes]:
+    """The Merkle leaf hashes of the first ``size`` events."""
+    rows = session.execute(
+        select(AuditEvent.hash).where(AuditEvent.seq <= size).order_by(AuditEvent.seq)
+    ).scalars()
+    return [merkle.leaf_hash(bytes.fromhex(value)) for value in rows]

@@ -1,0 +1,261 @@
+"""The audit trail: events for auditors; checkpoints, proofs and verification for anyone."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any
+
+from flask import Response, current_app, stream_with_context
+from flask.views import MethodView
+from sqlalchemy import select
+
+from registry.api.base import Blueprint, next_link, page_after
+from registry.db import current_session, utcnow
+from registry.errors import InvalidInput, NotFound
+from registry.models.audit import AuditEvent, Checkpoint
+from registry.schemas.audit import (
+    AuditEventSchema,
+    AuditQuerySchema,
+    CheckpointSchema,
+    ConsistencyQuerySchema,
+    ConsistencySchema,
+    ExportQuerySchema,
+    InclusionQuerySchema,
+    InclusionSchema,
+    VerifyReportSchema,
+)
+from registry.security import Permission, requires
+from registry.services import audit, chain, merkle
+
+blp = Blueprint(
+    "audit",
+    __name__,
+    description="The tamper-evident audit trail: a hash chain with signed Merkle "
+    "checkpoints. Events are for auditors; checkpoints, proofs and verification for anyone.",
+)
+
+CSV_COLUMNS = (
+    "seq",
+    "time",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "action",
+    "entity_type",
+    "entity_id",
+    "before",
+    "after",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+_VERIFY_CACHE = "registry.audit.verify_cache"
+
+
+def _filters(args: dict[str, Any]) -> list[Any]:
+    filters = []
+    for name, column in (
+        ("entity_type", AuditEvent.entity_type),
+        ("entity_id", AuditEvent.entity_id),
+        ("actor_type", AuditEvent.actor_type),
+        ("actor_id", AuditEvent.actor_id),
+        ("action", AuditEvent.action),
+    ):
+        if args.get(name) is not None:
+            filters.append(column == args[name])
+    if args.get("since") is not None:
+        filters.append(AuditEvent.occurred_at >= args["since"])
+    if args.get("until") is not None:
+        filters.append(AuditEvent.occurred_at < args["until"])
+    return filters
+
+
+def checkpoint_out(checkpoint: Checkpoint) -> dict[str, Any]:
+    """A checkpoint with everything needed to check it offline."""
+    doc = audit.checkpoint_document(checkpoint)
+    message = chain.checkpoint_message(
+        size=doc["size"], root_hash=doc["root_hash"], issued_at=doc["issued_at"], key=doc["key_id"]
+    )
+    return {
+        "origin": chain.ORIGIN,
+        **doc,
+        "algorithm": "Ed25519",
+        "public_key": base64.b64encode(audit.public_key()).decode(),
+        "signed_message": message.decode(),
+    }
+
+
+@blp.route("/audit-events")
+class Events(MethodView):
+    @requires(Permission.AUDIT_READ)
+    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.response(200, AuditEventSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """List audit events in order, filtered by entity, actor, action and time"""
+        after = page_after(args) or 0
+        filters = _filters(args)
+        filters.append(AuditEvent.seq > after)
+        documents = audit.iter_documents(
+            current_session(), batch=args["limit"] + 1, filters=filters
+        )
+        rows = list(islice(documents, args["limit"] + 1))
+        headers: dict[str, str] = {}
+        if len(rows) > args["limit"]:
+            rows = rows[: args["limit"]]
+            headers["Link"] = next_link(rows[-1]["seq"])
+        return rows, 200, headers
+
+
+@blp.route("/audit-events/export")
+class Export(MethodView):
+    @requires(Permission.AUDIT_READ)
+    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.response(
+        200,
+        description="The whole log as JSON lines or CSV, streamed.",
+        content_type="application/x-ndjson",
+    )
+    def get(self, args: dict[str, Any]) -> Response:
+        """Export the whole log, streamed in constant memory (JSON lines or CSV)"""
+        session = current_session()
+        documents = audit.iter_documents(session)
+        if args["format"] == "csv":
+            body: Iterator[str] = _csv(documents)
+            mimetype, suffix = "text/csv", "csv"
+        else:
+            body = (json.dumps(d, separators=(",", ":"), sort_keys=True) + "\n" for d in documents)
+            mimetype, suffix = "application/x-ndjson", "jsonl"
+        return Response(
+            stream_with_context(body),
+            mimetype=mimetype,
+            headers={"Content-Disposition": f'attachment; filename="audit-events.{suffix}"'},
+        )
+
+
+def _csv(documents: Iterator[dict[str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for d in documents:
+        writer.writerow(
+            [
+                d["seq"],
+                d["time"],
+                d["actor"]["type"],
+                d["actor"]["id"],
+                d["actor"]["label"],
+                d["action"],
+                d["entity"]["type"],
+                d["entity"]["id"],
+                json.dumps(d["before"], sort_keys=True),
+                json.dumps(d["after"], sort_keys=True),
+                d["request_id"],
+                d["prev_hash"],
+                d["hash"],
+            ]
+        )
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+@blp.route("/audit-events/verify")
+class Verify(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.response(200, VerifyReportSchema)
+    def get(self) -> Any:
+        """Walk the whole chain and its checkpoints: ok, or the first bad sequence number"""
+        cache = current_app.extensions.setdefault(_VERIFY_CACHE, {})
+        ttl = current_app.config["AUDIT_VERIFY_CACHE_S"]
+        cached = cache.get("report")
+        if cached is not None and time.monotonic() - cached[0] < ttl:
+            return cached[1]
+        report = audit.verify(current_session()).as_dict()
+        report["checked_at"] = chain.format_time(utcnow())
+        cache["report"] = (time.monotonic(), report)
+        return report
+
+
+@blp.route("/audit-events/checkpoint")
+class LatestCheckpoint(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.response(200, CheckpointSchema)
+    def get(self) -> Any:
+        """The latest signed checkpoint (size and Merkle root) and the registry's public key"""
+        checkpoint = audit.latest_checkpoint(current_session())
+        if checkpoint is None:
+            raise NotFound("The log is empty: there is no checkpoint yet.")
+        return checkpoint_out(checkpoint)
+
+
+def _size(requested: int | None) -> int:
+    checkpoint = audit.latest_checkpoint(current_session())
+    latest = checkpoint.size if checkpoint else 0
+    if requested is None:
+        return latest
+    if requested > audit.log_size(current_session()):
+        raise InvalidInput("The log is not that long.", {"size": [f"At most {latest}."]})
+    return requested
+
+
+def _checkpoint_at(size: int) -> dict[str, Any] | None:
+    checkpoint = current_session().get(Checkpoint, size)
+    return checkpoint_out(checkpoint) if checkpoint else None
+
+
+@blp.route("/audit-events/<int:seq>/inclusion")
+class Inclusion(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.arguments(InclusionQuerySchema, location="query")
+    @blp.response(200, InclusionSchema)
+    def get(self, args: dict[str, Any], seq: int) -> Any:
+        """An RFC 6962 inclusion proof of event ``seq`` in the tree of the given size"""
+        size = _size(args.get("size"))
+        if seq < 1 or seq > size:
+            raise NotFound(f"Event {seq} is not in a tree of size {size}.")
+        leaves = audit.leaf_hashes(current_session(), size)
+        event_hash = (
+            current_session()
+            .execute(select(AuditEvent.hash).where(AuditEvent.seq == seq))
+            .scalar_one()
+        )
+        return {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "size": size,
+            "event_hash": event_hash,
+            "leaf_hash": leaves[seq - 1].hex(),
+            "root_hash": merkle.root_from_leaf_hashes(leaves).hex(),
+            "proof": [node.hex() for node in merkle.inclusion_proof(leaves, seq - 1, size)],
+            "checkpoint": _checkpoint_at(size),
+        }
+
+
+@blp.route("/audit-events/consistency")
+class Consistency(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.arguments(ConsistencyQuerySchema, location="query")
+    @blp.response(200, ConsistencySchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """An RFC 6962 consistency proof that the tree of size ``to`` extends size ``from``"""
+        first = args["from_"]
+        second = _size(args.get("to"))
+        if first > second:
+            raise InvalidInput("from is after to.", {"from": [f"At most {second}."]})
+        leaves = audit.leaf_hashes(current_session(), second)
+        return {
+            "from": first,
+            "to": second,
+            "from_root": merkle.root_from_leaf_hashes(leaves[:first]).hex(),
+            "to_root": merkle.root_from_leaf_hashes(leaves).hex(),
+            "proof": [n.hex() for n in merkle.consistency_proof(leaves, first, second)],
+            "from_checkpoint": _checkpoint_at(first),
+            "to_checkpoint": _checkpoint_at(second),
+        }

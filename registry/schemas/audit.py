@@ -1,0 +1,102 @@
+"""Shapes of audit events, checkpoints, proofs and verification reports."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from registry.schemas.common import PageArgs
+
+
+class AuditQuerySchema(PageArgs):
+    entity_type = fields.String(validate=validate.Length(max=64))
+    entity_id = fields.String(validate=validate.Length(max=64))
+    actor_type = fields.String(validate=validate.OneOf(["user", "token", "system", "anonymous"]))
+    actor_id = fields.String(validate=validate.Length(max=64))
+    action = fields.String(validate=validate.Length(max=64))
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+
+
+class ExportQuerySchema(Schema):
+    format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
+
+
+class AuditEventSchema(Schema):
+    seq = fields.Integer(required=True)
+    time = fields.String(required=True)
+    actor = fields.Dict(required=True)
+    action = fields.String(required=True)
+    entity = fields.Dict(required=True)
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+class CheckpointSchema(Schema):
+    origin = fields.String(required=True)
+    size = fields.Integer(required=True)
+    root_hash = fields.String(required=True)
+    issued_at = fields.String(required=True)
+    key_id = fields.String(required=True)
+    signature = fields.String(required=True, metadata={"description": "Ed25519, base64."})
+    algorithm = fields.String(required=True)
+    public_key = fields.String(
+        required=True, metadata={"description": "Raw Ed25519 public key, base64."}
+    )
+    signed_message = fields.String(
+        required=True,
+        metadata={
+            "description": "The RFC 8785 JSON the signature covers: origin, size, root_hash, "
+            "issued_at, key_id."
+        },
+    )
+
+
+class VerifyReportSchema(Schema):
+    ok = fields.Boolean(required=True)
+    events = fields.Integer(required=True)
+    head = fields.String(required=True)
+    root_hash = fields.String(required=True)
+    checkpoints_checked = fields.Integer(required=True)
+    latest_checkpoint = fields.Dict(allow_none=True)
+    first_bad_seq = fields.Integer()
+    reason = fields.String()
+    checked_at = fields.String(required=True)
+
+
+class InclusionQuerySchema(Schema):
+    size = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Tree size (default: the latest checkpoint's)."},
+    )
+
+
+class InclusionSchema(Schema):
+    seq = fields.Integer(required=True)
+    leaf_index = fields.Integer(required=True)
+    size = fields.Integer(required=True)
+    event_hash = fields.String(required=True)
+    leaf_hash = fields.String(required=True)
+    root_hash = fields.String(required=True)
+    proof = fields.List(fields.String(), required=True)
+    checkpoint = fields.Nested(CheckpointSchema, allow_none=True)
+
+
+class ConsistencyQuerySchema(Schema):
+    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
+    to = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Default: the latest checkpoint's size."},
+    )
+
+
+class ConsistencySchema(Schema):
+    from_ = fields.Integer(required=True, attribute="from", data_key="from")
+    to = fields.Integer(required=True)
+    from_root = fields.String(required=True)
+    to_root = fields.String(required=True)
+    proof = fields.List(fields.String(), required=True)
+    from_checkpoint = fields.Nested(CheckpointSchema, allow_none=True)
+    to_checkpoint = fields.Nested(CheckpointSchema, allow_none=True)
