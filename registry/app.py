@@ -73,6 +73,9 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         name = blueprint.name + prefix.replace("/", "_")
         api.register_blueprint(blueprint, url_prefix=prefix or None, name=name)
     app.register_blueprint(ops.docs)
+    from registry import pages
+
+    app.register_blueprint(pages.blp)
     register_error_handlers(app)
 
     from registry.cli import register_cli
