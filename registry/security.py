@@ -9,6 +9,7 @@ test fails for any route that does not declare one.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,6 +20,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from registry.db import db, utcnow, writing
@@ -29,6 +31,7 @@ from registry.services.context import Actor
 from registry.services.identity import TOKEN_PREFIX, hash_secret
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("registry.security")
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -99,6 +102,10 @@ def requires(permission: Permission) -> Callable[[F], F]:
 
     Public views still accept credentials (an editor sees drafts where the public does
     not); every other view answers 401 without credentials and 403 without the role.
+
+    A write request is committed here, after the view has built its whole response: the
+    answer never needs the database once the transaction is over, and a failed commit
+    (the audit append included) turns into an error answer instead of a false success.
     """
 
     def decorate(func: F) -> F:
@@ -109,7 +116,10 @@ def requires(permission: Permission) -> Callable[[F], F]:
                 if not actor.is_authenticated:
                     raise Unauthenticated()
                 raise Forbidden(f"Your role ({actor.role}) does not allow this ({permission}).")
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            if request.method in UNSAFE_METHODS:
+                db.session.commit()
+            return result
 
         apidoc = dict(getattr(wrapper, "_apidoc", {}))
         manual = dict(apidoc.get("manual_doc", {}))
@@ -189,9 +199,14 @@ def _touch(token: ApiToken, now: Any) -> None:
         # A write request already holds (or will take) the write lock: ride along in it.
         db.session.execute(statement.execution_options(synchronize_session=False))
     else:
-        # A read stays a read: the bookkeeping commits on a connection of its own.
-        with writing(), db.engine.begin() as conn:
-            conn.execute(statement)
+        # A read stays a read: the bookkeeping commits on a connection of its own, and
+        # never fails the read when the database is busy (it is retried next time).
+        try:
+            with writing(), db.engine.begin() as conn:
+                conn.execute(statement)
+        except DBAPIError as exc:
+            log.warning("token last-use not recorded", extra={"reason": str(exc.orig)[:200]})
+            return
     # Update the loaded row without marking it dirty: a read must not flush a write.
     set_committed_value(token, "last_used_at", now)
 

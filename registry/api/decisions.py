@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from registry.api.base import Blueprint, page_after, paged
 from registry.api.policyset import evaluation_set
-from registry.db import current_session, db
+from registry.db import current_session
 from registry.errors import Conflict
 from registry.models.identity import Organisation
 from registry.schemas.decision import (
@@ -41,7 +41,6 @@ class Decisions(MethodView):
         policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
         request = decisions.normalise(body, organisation)
         decision = decisions.record(session, actor, organisation, request, policy_set)
-        db.session.commit()
         return decision.result
 
     @requires(Permission.AUTHENTICATED)

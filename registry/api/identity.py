@@ -69,7 +69,6 @@ class Login(MethodView):
         except Unauthenticated:
             db.session.commit()  # the failed attempt stays on the record
             raise
-        db.session.commit()
         session.clear()
         session.permanent = True
         login_user(user)
@@ -84,7 +83,6 @@ class Logout(MethodView):
     def post(self) -> None:
         """End the session"""
         identity.record_logout(current_session(), current_actor())
-        db.session.commit()
         logout_user()
         session.clear()
 
@@ -132,7 +130,6 @@ class Tokens(MethodView):
             user_id=body.get("user_id"),
             max_days=config["TOKEN_MAX_EXPIRY_DAYS"],
         )
-        db.session.commit()
         created = {name: getattr(token, name) for name in TokenSchema().fields}
         created["token"] = secret
         return created
@@ -151,7 +148,6 @@ class TokenItem(MethodView):
     def delete(self, token_id: int) -> None:
         """Revoke a token; it stops working on the very next request"""
         identity.revoke_token(current_session(), current_actor(), token_id)
-        db.session.commit()
 
 
 @blp.route("/organisations")
@@ -175,11 +171,9 @@ class Organisations(MethodView):
     @blp.response(201, OrganisationSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Register an organisation"""
-        org = identity.create_organisation(
+        return identity.create_organisation(
             current_session(), current_actor(), body["name"], body["kind"]
         )
-        db.session.commit()
-        return org
 
 
 @blp.route("/users")
@@ -205,9 +199,7 @@ class Users(MethodView):
     @blp.response(201, UserSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a user"""
-        user = identity.create_user(current_session(), current_actor(), **body)
-        db.session.commit()
-        return user
+        return identity.create_user(current_session(), current_actor(), **body)
 
 
 @blp.route("/users/<int:user_id>")
@@ -223,6 +215,4 @@ class UserItem(MethodView):
     @blp.response(200, UserSchema)
     def patch(self, body: dict[str, Any], user_id: int) -> Any:
         """Change a user's name, organisation, role, password or whether they are active"""
-        user = identity.update_user(current_session(), current_actor(), user_id, body)
-        db.session.commit()
-        return user
+        return identity.update_user(current_session(), current_actor(), user_id, body)

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from registry.api.base import Blueprint, not_modified, page_after, paged
 from registry.api.present import policy_out, version_out
-from registry.db import current_session, db
+from registry.db import current_session
 from registry.errors import NotFound
 from registry.models.policy import PUBLIC_STATUSES
 from registry.schemas.policy import (
@@ -101,7 +101,6 @@ class Policies(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Create a policy; its first version is a draft"""
         version = policies.create_policy(current_session(), current_actor(), body)
-        db.session.commit()
         return _version_response(version, 201)
 
 
@@ -150,7 +149,6 @@ class Versions(MethodView):
             retire=body["retire"],
             based_on=body.get("based_on"),
         )
-        db.session.commit()
         return _version_response(version, 201)
 
 
@@ -191,7 +189,6 @@ class VersionItem(MethodView):
             request.headers.get("If-Match"),
             body,
         )
-        db.session.commit()
         return _version_response(version)
 
 
@@ -202,7 +199,6 @@ class Withdraw(MethodView):
     def post(self, slug: str, number: int) -> Any:
         """Withdraw a draft or a version in review (its open review ends)"""
         version = policies.withdraw(current_session(), current_actor(), slug, number)
-        db.session.commit()
         return _version_response(version)
 
 
@@ -226,7 +222,6 @@ class Submit(MethodView):
             body.get("closes_at"),
             body.get("public_benefit"),
         )
-        db.session.commit()
         return review_out(review)
 
 
@@ -238,7 +233,6 @@ class Publish(MethodView):
         """Publish an endorsed version: the set's next revision"""
         session = current_session()
         policies.publish(session, current_actor(), slug, number)
-        db.session.commit()
         return _version_response(policies.get_version(session, current_actor(), slug, number))
 
 

@@ -168,9 +168,7 @@ class Panels(MethodView):
     @blp.response(201, PanelSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a citizen panel"""
-        panel = reviews.create_panel(current_session(), current_actor(), body)
-        db.session.commit()
-        return panel
+        return reviews.create_panel(current_session(), current_actor(), body)
 
 
 @blp.route("/panels/<int:panel_id>")
@@ -205,7 +203,6 @@ class Members(MethodView):
             body.get("term_start"),
             body.get("term_end"),
         )
-        db.session.commit()
         return _member_out(member)
 
     @requires(Permission.PANEL_MANAGE)
@@ -216,7 +213,6 @@ class Members(MethodView):
         member = reviews.end_membership(
             current_session(), current_actor(), panel_id, args["user_id"]
         )
-        db.session.commit()
         return _member_out(member)
 
 
@@ -265,7 +261,6 @@ class MyVote(MethodView):
         vote, created = reviews.cast_vote(
             session, actor, review_id, body["choice"], body["comment"]
         )
-        db.session.commit()
         review = reviews.get_review(session, review_id)
         counted = vote.user_id in reviews.eligible_ids(session, review, utcnow())
         return _vote_out(vote, counted, True), 201 if created else 200
@@ -278,11 +273,9 @@ class Conflicts(MethodView):
     @blp.response(201, ConflictSchema)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Declare a conflict of interest: your vote is recorded but not counted"""
-        declared = reviews.declare_conflict(
+        return reviews.declare_conflict(
             current_session(), current_actor(), review_id, body["reason"]
         )
-        db.session.commit()
-        return declared
 
 
 @blp.route("/reviews/<int:review_id>/close")
@@ -295,7 +288,6 @@ class Close(MethodView):
         review = reviews.close_by_request(
             current_session(), current_actor(), review_id, body.get("recommendation")
         )
-        db.session.commit()
         return review_detail(review, current_actor())
 
 
@@ -309,5 +301,4 @@ class Recommendation(MethodView):
         review = reviews.record_recommendation(
             current_session(), current_actor(), review_id, body["recommendation"]
         )
-        db.session.commit()
         return review_out(review)
