@@ -1,0 +1,213 @@
+"""Micro-benchmarks: measurements that need no HTTP, run after the HTTP scenarios.
+
+Each is a plain function registered in ``MICRO`` under a name. It receives the run's
+``Context`` (the migrated, seeded instance and database the HTTP scenarios used, its
+environment in ``ctx.env``, and a scratch folder in ``ctx.workdir``) and returns a small
+dict of figures, printed as one table row and written under ``"micro"`` in the JSON.
+Keep each to seconds, do the set-up outside the timed part, and report rates or
+per-item times rather than totals alone. ``--only NAME`` selects one by name.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bench.context import Context
+
+Figures = Mapping[str, float | int | str]
+EVENTS = 100_000
+EVENTS_PER_CHECKPOINT = 2  # a write request appends one to three events and signs once
+
+
+@dataclass(frozen=True)
+class Micro:
+    name: str
+    run: Callable[[Context], Figures]
+
+
+@contextmanager
+def _app(ctx: Context, database_url: str | None = None) -> Iterator[Any]:
+    """The registry's app, in process, on the run's database (or another one)."""
+    import os
+
+    from registry import create_app
+
+    saved = dict(os.environ)
+    os.environ.update(ctx.env)
+    try:
+        config = {"RATELIMIT_ENABLED": False, "AUDIT_VERIFY_CACHE_S": 0.0}
+        if database_url:
+            config["SQLALCHEMY_DATABASE_URI"] = database_url
+        app = create_app(config)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    with app.app_context():
+        yield app
+        from registry.db import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@contextmanager
+def _scratch_database(ctx: Context) -> Iterator[str]:
+    """An empty database of the run's kind, migrated, removed afterwards."""
+    server = ctx.env.get("DATABASE_URL")
+    if server:
+        from bench.servers import postgres_database
+
+        with postgres_database(server) as (url, _name):
+            yield url
+    else:
+        yield f"sqlite:///{ctx.workdir / 'audit-micro.sqlite3'}"
+
+
+def _fill_log(app: Any, count: int) -> None:
+    """Append ``count`` events (and a checkpoint every few) as the service would, in bulk."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert
+
+    from registry.db import db
+    from registry.models.audit import AuditEvent, Checkpoint
+    from registry.services import chain
+    from registry.services.audit import _signing_key
+    from registry.services.merkle import Frontier
+
+    upgrade()
+    key = _signing_key()
+    head = chain.GENESIS_HASH
+    frontier = Frontier()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    events: list[dict[str, Any]] = []
+    checkpoints: list[dict[str, Any]] = []
+    for seq in range(1, count + 1):
+        when = start + timedelta(seconds=seq)
+        row = {
+            "seq": seq,
+            "occurred_at": when,
+            "actor_type": "user",
+            "actor_id": str(seq % 50),
+            "actor_label": f"user{seq % 50}@example.org",
+            "action": "decision.recorded",
+            "entity_type": "decision",
+            "entity_id": f"{seq:036d}",
+            "before": None,
+            "after": {"outcome": "permitted", "revision": 6, "result_hash": "ab" * 32},
+            "request_id": f"{seq:032x}",
+        }
+        document = chain.event_document(
+            seq=seq,
+            time=when,
+            actor_type=row["actor_type"],
+            actor_id=row["actor_id"],
+            actor_label=row["actor_label"],
+            action=row["action"],
+            entity_type=row["entity_type"],
+            entity_id=row["entity_id"],
+            before=None,
+            after=row["after"],
+            request_id=row["request_id"],
+            prev_hash=head,
+        )
+        row["prev_hash"] = head
+        head = chain.event_hash(document)
+        row["hash"] = head
+        events.append(row)
+        frontier.append(bytes.fromhex(head))
+        if seq % EVENTS_PER_CHECKPOINT == 0 or seq == count:
+            issued = chain.format_time(when)
+            kid, signature = chain.sign_checkpoint(
+                key, size=seq, root_hash=frontier.root().hex(), issued_at=issued
+            )
+            checkpoints.append(
+                {
+                    "size": seq,
+                    "root_hash": frontier.root().hex(),
+                    "issued_at": when,
+                    "key_id": kid,
+                    "signature": signature,
+                    "frontier": frontier.to_json(),
+                }
+            )
+        if len(events) >= 5000:
+            db.session.execute(insert(AuditEvent), events)
+            db.session.execute(insert(Checkpoint), checkpoints)
+            events, checkpoints = [], []
+    if events:
+        db.session.execute(insert(AuditEvent), events)
+    if checkpoints:
+        db.session.execute(insert(Checkpoint), checkpoints)
+    db.session.commit()
+
+
+def audit_log(ctx: Context) -> Figures:
+    """Over a log of 100,000 events (50,000 checkpoints): a full verification from the
+    database, and the peak Python memory of streaming the JSON-lines export."""
+    import json
+
+    from registry.db import db
+    from registry.services import audit
+
+    with _scratch_database(ctx) as url, _app(ctx, url) as app:
+        _fill_log(app, EVENTS)
+        db.session.remove()
+        started = time.perf_counter()
+        report = audit.verify(db.session())
+        verify_s = time.perf_counter() - started
+        assert report.ok, report.reason
+        assert report.events == EVENTS
+        db.session.remove()
+        tracemalloc.start()
+        started = time.perf_counter()
+        size = lines = 0
+        for document in audit.iter_documents(db.session()):
+            size += len(json.dumps(document, separators=(",", ":"), sort_keys=True)) + 1
+            lines += 1
+        export_s = time.perf_counter() - started
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert lines == EVENTS
+        return {
+            "events": EVENTS,
+            "verify_s": round(verify_s, 2),
+            "verify_events_per_s": round(EVENTS / verify_s),
+            "export_mb": round(size / 1e6, 1),
+            "export_s": round(export_s, 2),
+            "export_peak_python_mb": round(peak / 1e6, 2),
+        }
+
+
+def decision_evaluation(ctx: Context) -> Figures:
+    """The pure evaluation of one request against the seeded starter set, in process."""
+    from bench.scenarios import DECISION
+    from registry.api.policyset import evaluation_set
+    from registry.services import decisions, evaluation
+
+    with _app(ctx) as app, app.test_request_context():
+        policy_set = evaluation_set()
+        request = {**DECISION, "organisation_kind": "nhs_trust", "sensitive_categories": []}
+        proposal = decisions.proposal(request)
+        outcome = evaluation.evaluate(policy_set, proposal)["outcome"]
+        rounds = 20_000
+        started = time.perf_counter()
+        for _ in range(rounds):
+            evaluation.evaluate(policy_set, proposal)
+        elapsed = time.perf_counter() - started
+        return {
+            "policies_in_set": len(policy_set.policies),
+            "outcome": outcome,
+            "us_per_request": round(elapsed / rounds * 1e6, 1),
+        }
+
+
+MICRO: list[Micro] = [
+    Micro("decision-evaluation", decision_evaluation),
+    Micro("audit-log-100k", audit_log),
+]

@@ -1,0 +1,112 @@
+"""The printed tables and the JSON files under bench/results/."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.load import LoadResult
+from bench.micro import Figures
+from bench.scenarios import Scenario
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Measured:
+    scenario: Scenario
+    load: LoadResult
+    ratio_to_bare: float
+
+
+def figures(load: LoadResult) -> dict[str, float | int]:
+    return {
+        "rps": round(load.rps, 1),
+        "p50_ms": round(load.p50_ms, 3),
+        "p99_ms": round(load.p99_ms, 3),
+        "errors": load.non_2xx_3xx,
+        "socket_errors": load.socket_errors,
+    }
+
+
+def scenario_row(m: Measured) -> dict[str, Any]:
+    s = m.scenario
+    return {
+        "name": s.name,
+        "method": s.method,
+        "path": s.path,
+        "expected_status": s.status,
+        **figures(m.load),
+        "ratio_to_bare": round(m.ratio_to_bare, 3),
+    }
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
+    """A plain-text table; ``align`` has one ``l`` or ``r`` per column."""
+    cells = [list(header), *(list(row) for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(row, widths, align, strict=True)
+        ).rstrip()
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def http_table(bare: Mapping[str, LoadResult], measured: Sequence[Measured]) -> str:
+    header = ["scenario", "method", "path", "status", "req/s", "p50 ms", "p99 ms", "ratio"]
+    header += ["non-2xx/3xx", "socket errors"]
+    rows = [_row(f"(bare, {when})", "GET", "/", 200, load, "") for when, load in bare.items()]
+    rows += [
+        _row(
+            m.scenario.name,
+            m.scenario.method,
+            m.scenario.path,
+            m.scenario.status,
+            m.load,
+            f"{m.ratio_to_bare:.3f}",
+        )
+        for m in measured
+    ]
+    return table(header, rows, "lllrrrrrrr")
+
+
+def _row(name: str, method: str, path: str, status: int, load: LoadResult, ratio: str) -> list[str]:
+    return [
+        name,
+        method,
+        path,
+        str(status),
+        f"{load.rps:.1f}",
+        f"{load.p50_ms:.2f}",
+        f"{load.p99_ms:.2f}",
+        ratio,
+        str(load.non_2xx_3xx),
+        str(load.socket_errors),
+    ]
+
+
+def micro_table(results: Mapping[str, Figures]) -> str:
+    rows = [
+        [name, ", ".join(f"{k}={v}" for k, v in figs.items())] for name, figs in results.items()
+    ]
+    return table(["micro-benchmark", "figures"], rows, "ll")
+
+
+def write(document: Mapping[str, Any], stamp: str, database: str) -> list[Path]:
+    """Write ``<stamp>-<database>.json`` and ``latest-<database>.json``, each atomically."""
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    paths = [RESULTS / f"{stamp}-{database}.json", RESULTS / f"latest-{database}.json"]
+    RESULTS.mkdir(exist_ok=True)
+    for path in paths:
+        tmp = path.with_name(path.name + ".tmp")  # ignored by git until renamed
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return paths
