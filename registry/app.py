@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 
 from registry import config as config_module
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
@@ -17,15 +17,9 @@ from registry.db import db, init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
 from registry.keys import load_signing_key
-from registry.logs import configure_logging, install_request_ids
+from registry.logs import assign_request_id, configure_logging, log_access
 from registry.ratelimit import hit, init_rate_limits
-from registry.security import (
-    UNSAFE_METHODS,
-    Permission,
-    current_actor,
-    init_security,
-    requires,
-)
+from registry.security import UNSAFE_METHODS, Permission, init_security, load_identity, requires
 from registry.services import passwords
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +45,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(app)
     configure_logging(app.config["LOG_LEVEL"])
 
-    install_request_ids(app)
-    app.before_request(_declare_write_intent)
+    app.before_request(_before)
     init_db(app)
     migrate.init_app(app, directory=str(MIGRATIONS), compare_type=True)
     app.extensions["registry.migration_head"] = _migration_head()
@@ -61,8 +54,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     init_rate_limits(app)
     policyset.init_policy_set_cache(app)
     init_security(app)
-    app.before_request(_limit_writes)
-    app.after_request(_security_headers)
+    app.after_request(_after)
     app.teardown_request(_end_session)
 
     api.init_app(app)
@@ -108,32 +100,49 @@ def _end_session(_error: BaseException | None) -> None:
     set_write_intent(False)
 
 
-def _declare_write_intent() -> None:
-    set_write_intent(request.method in UNSAFE_METHODS)
+def _before() -> None:
+    """Every request, in order: its id, who is asking, and whether it will write.
+
+    Identity is read in a transaction of its own, ended here, so that a write request
+    takes SQLite's write lock only when it first writes, and holds it for no longer.
+    """
+    context = g._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    assign_request_id(req.environ, context)
+    load_identity()
+    if db.session.registry.has():
+        db.session.commit()
+    writes = req.method in UNSAFE_METHODS
+    set_write_intent(writes)
+    if writes:
+        actor = context.actor
+        hit("RATELIMIT_WRITES", actor.audit_id or req.remote_addr or "unknown", actor.kind)
 
 
-def _limit_writes() -> None:
-    if request.method in UNSAFE_METHODS:
-        actor = current_actor()
-        hit("RATELIMIT_WRITES", actor.audit_id or request.remote_addr or "unknown", actor.kind)
+_HTML_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+_API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
-def _security_headers(response: Response) -> Response:
+def _after(response: Response) -> Response:
+    """The request id, security headers, no caching of anything personal, the access log."""
+    context = g._get_current_object()
     headers = response.headers
+    headers["X-Request-ID"] = context.get("request_id", "")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
-    if response.mimetype == "text/html":
-        headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-            "frame-ancestors 'none'",
-        )
-    else:
-        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-    if current_actor().is_authenticated:
+    headers.setdefault(
+        "Content-Security-Policy",
+        _HTML_POLICY if response.mimetype == "text/html" else _API_POLICY,
+    )
+    actor = context.get("actor")
+    if actor is not None and actor.is_authenticated:
         headers["Cache-Control"] = "no-store"
+    log_access(response, context)
     return response
 
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, g, has_request_context, request
+from flask import Response, g, has_request_context, request
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -52,16 +52,18 @@ def configure_logging(level: str) -> None:
 access_log = logging.getLogger("registry.access")
 
 
-def _assign_request_id() -> None:
-    supplied = request.headers.get("X-Request-ID", "")
-    g.request_id = supplied if _SANE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
-    g.started = time.perf_counter()
+def assign_request_id(environ: dict[str, Any], context: Any) -> str:
+    """The request id: the caller's when it is sane, otherwise a new one."""
+    supplied = environ.get("HTTP_X_REQUEST_ID", "")
+    context.request_id = rid = supplied if _SANE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    context.started = time.perf_counter()
+    return rid
 
 
-def _finish(response: Response) -> Response:
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+def log_access(response: Response, context: Any) -> None:
+    """One JSON line per request (at INFO), with its request id, status and duration."""
     if access_log.isEnabledFor(logging.INFO):
-        started = g.get("started")
+        started = context.get("started")
         access_log.info(
             "request",
             extra={
@@ -71,12 +73,6 @@ def _finish(response: Response) -> Response:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2)
                 if started
                 else None,
-                "actor": g.get("actor_label"),
+                "actor": context.get("actor_label"),
             },
         )
-    return response
-
-
-def install_request_ids(app: Flask) -> None:
-    app.before_request(_assign_request_id)
-    app.after_request(_finish)

@@ -18,6 +18,7 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
@@ -195,18 +196,15 @@ def _touch(token: ApiToken, now: Any) -> None:
     if token.last_used_at is not None and now - token.last_used_at < resolution:
         return
     statement = update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-    if request.method in UNSAFE_METHODS:
-        # A write request already holds (or will take) the write lock: ride along in it.
-        db.session.execute(statement.execution_options(synchronize_session=False))
-    else:
-        # A read stays a read: the bookkeeping commits on a connection of its own, and
-        # never fails the read when the database is busy (it is retried next time).
-        try:
-            with writing(), db.engine.begin() as conn:
-                conn.execute(statement)
-        except DBAPIError as exc:
-            log.warning("token last-use not recorded", extra={"reason": str(exc.orig)[:200]})
-            return
+    # Bookkeeping, on a connection of its own so the request's transaction stays a
+    # reader until the view writes; it never fails the request when the database is busy
+    # (the next request records it).
+    try:
+        with writing(), db.engine.begin() as conn:
+            conn.execute(statement)
+    except DBAPIError as exc:
+        log.warning("token last-use not recorded", extra={"reason": str(exc.orig)[:200]})
+        return
     # Update the loaded row without marking it dirty: a read must not flush a write.
     set_committed_value(token, "last_used_at", now)
 
@@ -225,13 +223,18 @@ class CsrfFailed(DomainError):
 
 def load_identity() -> None:
     """Establish ``g.actor`` for this request from a bearer token or the session."""
-    g.actor = Actor.anonymous(g.get("request_id"))
-    if any(name in request.args for name in _QUERY_TOKEN_NAMES):
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
+    context = g._get_current_object()
+    context.actor = anonymous = Actor.anonymous(context.get("request_id"))
+    if environ.get("QUERY_STRING") and any(name in req.args for name in _QUERY_TOKEN_NAMES):
         raise CredentialsInQuery(
             "Send tokens in the Authorization header, never in the URL: URLs are logged."
         )
-    authorization = request.headers.get("Authorization")
-    has_cookie = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    authorization = environ.get("HTTP_AUTHORIZATION")
+    has_cookie = "HTTP_COOKIE" in environ and (
+        current_app.config["SESSION_COOKIE_NAME"] in req.cookies
+    )
     if authorization is not None:
         if has_cookie:
             raise MixedCredentials("Send either a session cookie or a bearer token, not both.")
@@ -239,22 +242,22 @@ def load_identity() -> None:
         if scheme.lower() != "bearer" or not raw.strip():
             raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
         token, user = _token_user(raw.strip())
-        g._login_user = user
-        g.actor = Actor(
+        context._login_user = user
+        context.actor = Actor(
             kind="token",
             user_id=user.id,
             token_id=token.id,
             role=token.role,
             organisation_id=user.organisation_id,
             label=f"{user.email} (token {token.name})",
-            request_id=g.get("request_id"),
+            request_id=anonymous.request_id,
         )
-        g.actor_label = f"token:{token.id}"
+        context.actor_label = f"token:{token.id}"
         return
     if has_cookie and current_user.is_authenticated:
-        g.actor = actor_for_user(cast(User, current_user))
-        g.actor_label = f"user:{current_user.id}"
-        if request.method in UNSAFE_METHODS:
+        context.actor = actor_for_user(cast(User, current_user))
+        context.actor_label = f"user:{current_user.id}"
+        if req.method in UNSAFE_METHODS:
             _check_csrf()
 
 
@@ -295,7 +298,17 @@ def _unauthorised() -> Any:
     raise Unauthenticated()
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without building a signer for requests that carry
+    no session cookie at all (machines with tokens, anonymous readers: most requests)."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_security(app: Flask) -> None:
+    app.session_interface = CookieSessions()
     login_manager.init_app(app)
     login_manager.session_protection = None
-    app.before_request(load_identity)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import OperationalError
 
 from registry.db import db
@@ -177,7 +177,7 @@ def test_postgres_lock_wait_past_its_limit_gives_503(make_app: Any, database: An
 
     def hold() -> None:
         with app.app_context(), db.engine.begin() as conn:
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)" % audit.CHAIN_LOCK_ID)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": audit.CHAIN_LOCK_ID})
             holder.set()
             release.wait(10)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from registry.api.base import Blueprint, page_after, paged
@@ -30,7 +32,7 @@ blp = Blueprint(
 @blp.route("/decisions")
 class Decisions(MethodView):
     @requires(Permission.DECISION_CREATE)
-    @blp.arguments(DecisionRequestSchema)
+    @blp.arguments(DecisionRequestSchema())
     @blp.response(201, DecisionSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Evaluate a proposed use against the set (now, or at a revision or time) and record it"""
@@ -41,10 +43,11 @@ class Decisions(MethodView):
         policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
         request = decisions.normalise(body, organisation)
         decision = decisions.record(session, actor, organisation, request, policy_set)
-        return decision.result
+        # The stored document is JSON already, exactly what GET will return: send it as is.
+        return Response(json.dumps(decision.result), status=201, mimetype="application/json")
 
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(DecisionQuerySchema, location="query")
+    @blp.arguments(DecisionQuerySchema(), location="query")
     @blp.response(200, DecisionSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List decisions, newest first: your organisation's, or (auditors) everyone's"""

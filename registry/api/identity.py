@@ -54,7 +54,7 @@ def _me(user: User) -> dict[str, Any]:
 @blp.route("/auth/login")
 class Login(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(LoginSchema)
+    @blp.arguments(LoginSchema())
     @blp.response(200, MeSchema)
     @blp.alt_response(401, response="Unauthenticated")
     @blp.alt_response(429, response="TOO_MANY_REQUESTS")
@@ -100,7 +100,7 @@ class Me(MethodView):
 @blp.route("/tokens")
 class Tokens(MethodView):
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(TokenQuerySchema, location="query")
+    @blp.arguments(TokenQuerySchema(), location="query")
     @blp.response(200, TokenSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List your API tokens (administrators: anyone's), without their secrets"""
@@ -115,7 +115,7 @@ class Tokens(MethodView):
         )
 
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(TokenCreateSchema)
+    @blp.arguments(TokenCreateSchema())
     @blp.response(201, TokenCreatedSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create an API token; the response shows it once"""
@@ -153,7 +153,7 @@ class TokenItem(MethodView):
 @blp.route("/organisations")
 class Organisations(MethodView):
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(OrganisationQuerySchema, location="query")
+    @blp.arguments(OrganisationQuerySchema(), location="query")
     @blp.response(200, OrganisationSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List organisations"""
@@ -167,7 +167,7 @@ class Organisations(MethodView):
         )
 
     @requires(Permission.IDENTITY_MANAGE)
-    @blp.arguments(OrganisationCreateSchema)
+    @blp.arguments(OrganisationCreateSchema())
     @blp.response(201, OrganisationSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Register an organisation"""
@@ -179,7 +179,7 @@ class Organisations(MethodView):
 @blp.route("/users")
 class Users(MethodView):
     @requires(Permission.IDENTITY_MANAGE)
-    @blp.arguments(UserQuerySchema, location="query")
+    @blp.arguments(UserQuerySchema(), location="query")
     @blp.response(200, UserSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List users"""
@@ -195,7 +195,7 @@ class Users(MethodView):
         )
 
     @requires(Permission.IDENTITY_MANAGE)
-    @blp.arguments(UserCreateSchema)
+    @blp.arguments(UserCreateSchema())
     @blp.response(201, UserSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a user"""
@@ -211,7 +211,7 @@ class UserItem(MethodView):
         return identity.get_user(current_session(), user_id)
 
     @requires(Permission.IDENTITY_MANAGE)
-    @blp.arguments(UserUpdateSchema)
+    @blp.arguments(UserUpdateSchema())
     @blp.response(200, UserSchema)
     def patch(self, body: dict[str, Any], user_id: int) -> Any:
         """Change a user's name, organisation, role, password or whether they are active"""

@@ -196,7 +196,7 @@ def respond(snap: Snapshot) -> Response:
 @blp.route("/policy-set")
 class PolicySet(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(SetQuerySchema, location="query")
+    @blp.arguments(SetQuerySchema(), location="query")
     @blp.response(200, PolicySetSchema, headers={"ETag": {"schema": {"type": "string"}}})
     @blp.alt_response(304, description="Not modified (If-None-Match).")
     def get(self, args: dict[str, Any]) -> Response:
@@ -219,7 +219,7 @@ class PolicySet(MethodView):
 @blp.route("/policy-set/revisions")
 class Revisions(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, RevisionSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """The change log: every revision, newest first, with its changes and reviews"""

@@ -155,7 +155,7 @@ def _member_out(member: Any) -> dict[str, Any]:
 @blp.route("/panels")
 class Panels(MethodView):
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, PanelSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List citizen panels"""
@@ -164,7 +164,7 @@ class Panels(MethodView):
         )
 
     @requires(Permission.PANEL_MANAGE)
-    @blp.arguments(PanelSchema)
+    @blp.arguments(PanelSchema())
     @blp.response(201, PanelSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a citizen panel"""
@@ -191,7 +191,7 @@ class Members(MethodView):
         return [_member_out(m) for m in reviews.members(session, panel_id)]
 
     @requires(Permission.PANEL_MANAGE)
-    @blp.arguments(MemberAddSchema)
+    @blp.arguments(MemberAddSchema())
     @blp.response(201, MemberSchema)
     def post(self, body: dict[str, Any], panel_id: int) -> Any:
         """Give a user with the panel_member role a term on the panel"""
@@ -206,7 +206,7 @@ class Members(MethodView):
         return _member_out(member)
 
     @requires(Permission.PANEL_MANAGE)
-    @blp.arguments(MemberRemoveQuerySchema, location="query")
+    @blp.arguments(MemberRemoveQuerySchema(), location="query")
     @blp.response(200, MemberSchema)
     def delete(self, args: dict[str, Any], panel_id: int) -> Any:
         """End a member's term (?user_id=); their past votes keep counting"""
@@ -219,7 +219,7 @@ class Members(MethodView):
 @blp.route("/reviews")
 class Reviews(MethodView):
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(ReviewQuerySchema, location="query")
+    @blp.arguments(ReviewQuerySchema(), location="query")
     @blp.response(200, ReviewSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List reviews, open or closed, by panel"""
@@ -251,7 +251,7 @@ class ReviewItem(MethodView):
 @blp.route("/reviews/<int:review_id>/votes/me")
 class MyVote(MethodView):
     @requires(Permission.REVIEW_VOTE)
-    @blp.arguments(VoteSchema)
+    @blp.arguments(VoteSchema())
     @blp.response(200, VoteSchema)
     @blp.alt_response(201, schema=VoteSchema, description="First vote recorded.")
     def put(self, body: dict[str, Any], review_id: int) -> Any:
@@ -269,7 +269,7 @@ class MyVote(MethodView):
 @blp.route("/reviews/<int:review_id>/conflicts")
 class Conflicts(MethodView):
     @requires(Permission.REVIEW_VOTE)
-    @blp.arguments(ConflictInSchema)
+    @blp.arguments(ConflictInSchema())
     @blp.response(201, ConflictSchema)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Declare a conflict of interest: your vote is recorded but not counted"""
@@ -281,7 +281,7 @@ class Conflicts(MethodView):
 @blp.route("/reviews/<int:review_id>/close")
 class Close(MethodView):
     @requires(Permission.REVIEW_MANAGE)
-    @blp.arguments(CloseSchema)
+    @blp.arguments(CloseSchema())
     @blp.response(200, ReviewDetailSchema)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Close a review now: the outcome follows from quorum and threshold"""
@@ -294,7 +294,7 @@ class Close(MethodView):
 @blp.route("/reviews/<int:review_id>/recommendation")
 class Recommendation(MethodView):
     @requires(Permission.AUTHENTICATED)
-    @blp.arguments(RecommendationSchema)
+    @blp.arguments(RecommendationSchema())
     @blp.response(200, ReviewSchema)
     def put(self, body: dict[str, Any], review_id: int) -> Any:
         """Record the panel's written recommendation (editors, administrators, the chair)"""

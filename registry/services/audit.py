@@ -13,10 +13,11 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
@@ -100,41 +101,28 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     _lock_chain(session)
     seq, head = _head(session)
     frontier = frontier_at(session, seq)
+    rows = []
     for item in pending:
         seq += 1
-        document = chain.event_document(
-            seq=seq,
-            time=item.at,
-            actor_type=item.actor.kind,
-            actor_id=item.actor.audit_id,
-            actor_label=item.actor.label,
-            action=item.action,
-            entity_type=item.entity_type,
-            entity_id=item.entity_id,
-            before=item.before,
-            after=item.after,
-            request_id=item.actor.request_id,
-            prev_hash=head,
-        )
-        head = chain.event_hash(document)
-        session.add(
-            AuditEvent(
-                seq=seq,
-                occurred_at=item.at,
-                actor_type=item.actor.kind,
-                actor_id=item.actor.audit_id,
-                actor_label=item.actor.label,
-                action=item.action,
-                entity_type=item.entity_type,
-                entity_id=item.entity_id,
-                before=item.before,
-                after=item.after,
-                request_id=item.actor.request_id,
-                prev_hash=document["prev_hash"],
-                hash=head,
-            )
-        )
+        row = {
+            "seq": seq,
+            "occurred_at": item.at,
+            "actor_type": item.actor.kind,
+            "actor_id": item.actor.audit_id,
+            "actor_label": item.actor.label,
+            "action": item.action,
+            "entity_type": item.entity_type,
+            "entity_id": item.entity_id,
+            "before": item.before,
+            "after": item.after,
+            "request_id": item.actor.request_id,
+            "prev_hash": head,
+        }
+        row["hash"] = head = chain.event_hash(document(SimpleNamespace(**row, hash=None)))
+        rows.append(row)
         frontier.append(bytes.fromhex(head))
+    # Plain inserts: the log is written, never loaded back into the session.
+    session.execute(insert(AuditEvent), rows)
     _issue_checkpoint(session, frontier)
 
 
@@ -152,15 +140,18 @@ def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
     kid, signature = chain.sign_checkpoint(
         key, size=frontier.size, root_hash=root_hash, issued_at=issued_at
     )
-    session.add(
-        Checkpoint(
-            size=frontier.size,
-            root_hash=root_hash,
-            issued_at=datetime.fromisoformat(issued_at.replace("Z", "+00:00")),
-            key_id=kid,
-            signature=signature,
-            frontier=frontier.to_json(),
-        )
+    session.execute(
+        insert(Checkpoint),
+        [
+            {
+                "size": frontier.size,
+                "root_hash": root_hash,
+                "issued_at": datetime.fromisoformat(issued_at.replace("Z", "+00:00")),
+                "key_id": kid,
+                "signature": signature,
+                "frontier": frontier.to_json(),
+            }
+        ],
     )
 
 
