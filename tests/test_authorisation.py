@@ -191,6 +191,12 @@ OPERATIONS: list[Op] = [
         f"{API}/policies/draft-policy/versions/1/diff?against=1",
         dict(everyone(404), editor=200, admin=200),
     ),
+    Op("GET", f"{API}/policies/research-data/versions/2/odrl", everyone(200)),
+    Op(
+        "GET",
+        f"{API}/policies/draft-policy/versions/1/odrl",
+        dict(everyone(404), editor=200, admin=200),
+    ),
     # Panels and reviews.
     Op("GET", f"{API}/panels", signed_in(200)),
     Op(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Response, request
+from flask import Response, request, url_for
 from flask.views import MethodView
 
 from registry.api.base import Blueprint, not_modified, page_after, paged
@@ -27,7 +28,7 @@ from registry.schemas.policy import (
 )
 from registry.schemas.review import ReviewSchema
 from registry.security import Permission, current_actor, requires
-from registry.services import catalogue, diff, policies, reviews
+from registry.services import catalogue, chain, diff, odrl, policies, reviews
 
 blp = Blueprint(
     "policies",
@@ -75,7 +76,7 @@ class Conditions(MethodView):
 @blp.route("/policies")
 class Policies(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(PolicyQuerySchema, location="query")
+    @blp.arguments(PolicyQuerySchema(), location="query")
     @blp.response(200, PolicySchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List policies (editors also see those never published)"""
@@ -96,7 +97,7 @@ class Policies(MethodView):
         return [policy_out(p, latest.get(p.id)) for p in items], status, headers
 
     @requires(Permission.POLICY_EDIT)
-    @blp.arguments(PolicyCreateSchema)
+    @blp.arguments(PolicyCreateSchema())
     @blp.response(201, VersionSchema, headers=ETAG_HEADER)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a policy; its first version is a draft"""
@@ -120,7 +121,7 @@ class PolicyItem(MethodView):
 @blp.route("/policies/<string:slug>/versions")
 class Versions(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(VersionQuerySchema, location="query")
+    @blp.arguments(VersionQuerySchema(), location="query")
     @blp.response(200, VersionSchema(many=True))
     def get(self, args: dict[str, Any], slug: str) -> Any:
         """List a policy's versions (the public sees published and superseded ones)"""
@@ -138,7 +139,7 @@ class Versions(MethodView):
         return [version_out(v, found.get(v.id)) for v in items], status, headers
 
     @requires(Permission.POLICY_EDIT)
-    @blp.arguments(VersionCreateSchema)
+    @blp.arguments(VersionCreateSchema())
     @blp.response(201, VersionSchema, headers=ETAG_HEADER)
     def post(self, body: dict[str, Any], slug: str) -> Any:
         """Start a new draft (or a retirement) from the latest version"""
@@ -164,7 +165,7 @@ class VersionItem(MethodView):
         )
 
     @requires(Permission.POLICY_EDIT)
-    @blp.arguments(VersionUpdateSchema)
+    @blp.arguments(VersionUpdateSchema())
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(428, response="PRECONDITION_REQUIRED")
@@ -205,7 +206,7 @@ class Withdraw(MethodView):
 @blp.route("/policies/<string:slug>/versions/<int:number>/submit")
 class Submit(MethodView):
     @requires(Permission.POLICY_EDIT)
-    @blp.arguments(SubmitSchema)
+    @blp.arguments(SubmitSchema())
     @blp.response(201, ReviewSchema)
     def post(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Send a draft to a citizen panel: it freezes, and a review opens"""
@@ -236,10 +237,36 @@ class Publish(MethodView):
         return _version_response(policies.get_version(session, current_actor(), slug, number))
 
 
+@blp.route("/policies/<string:slug>/versions/<int:number>/odrl")
+class Odrl(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.response(
+        200,
+        description="The version as an ODRL 2.2 policy (JSON-LD).",
+        content_type="application/ld+json",
+    )
+    def get(self, slug: str, number: int) -> Response:
+        """The version as an ODRL 2.2 JSON-LD policy, with DUO terms where they exist"""
+        version = policies.get_version(current_session(), current_actor(), slug, number)
+        document = odrl.policy_document(
+            policies.content_document(version),
+            uid=url_for(".VersionItem", slug=slug, number=number, _external=True),
+            content_hash=version.content_hash,
+            in_force_from=chain.format_time(version.in_force_from)
+            if version.in_force_from
+            else None,
+        )
+        return Response(
+            json.dumps(document, indent=2, sort_keys=True),
+            mimetype="application/ld+json",
+            headers={"ETag": policies.etag(version)},
+        )
+
+
 @blp.route("/policies/<string:slug>/versions/<int:number>/diff")
 class Diff(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(DiffQuerySchema, location="query")
+    @blp.arguments(DiffQuerySchema(), location="query")
     @blp.response(200, DiffSchema)
     def get(self, args: dict[str, Any], slug: str, number: int) -> Any:
         """Compare a version with another: the text as a unified diff, conditions by meaning"""
