@@ -94,7 +94,7 @@ def checkpoint_out(checkpoint: Checkpoint) -> dict[str, Any]:
 @blp.route("/audit-events")
 class Events(MethodView):
     @requires(Permission.AUDIT_READ)
-    @blp.arguments(AuditQuerySchema, location="query")
+    @blp.arguments(AuditQuerySchema(), location="query")
     @blp.response(200, AuditEventSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List audit events in order, filtered by entity, actor, action and time"""
@@ -115,7 +115,7 @@ class Events(MethodView):
 @blp.route("/audit-events/export")
 class Export(MethodView):
     @requires(Permission.AUDIT_READ)
-    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.arguments(ExportQuerySchema(), location="query")
     @blp.response(
         200,
         description="The whole log as JSON lines or CSV, streamed.",
@@ -213,7 +213,7 @@ def _checkpoint_at(size: int) -> dict[str, Any] | None:
 @blp.route("/audit-events/<int:seq>/inclusion")
 class Inclusion(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(InclusionQuerySchema, location="query")
+    @blp.arguments(InclusionQuerySchema(), location="query")
     @blp.response(200, InclusionSchema)
     def get(self, args: dict[str, Any], seq: int) -> Any:
         """An RFC 6962 inclusion proof of event ``seq`` in the tree of the given size"""
@@ -241,7 +241,7 @@ class Inclusion(MethodView):
 @blp.route("/audit-events/consistency")
 class Consistency(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.arguments(ConsistencyQuerySchema, location="query")
+    @blp.arguments(ConsistencyQuerySchema(), location="query")
     @blp.response(200, ConsistencySchema)
     def get(self, args: dict[str, Any]) -> Any:
         """An RFC 6962 consistency proof that the tree of size ``to`` extends size ``from``"""
