@@ -80,6 +80,22 @@ def _head(session: Session) -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, chain.GENESIS_HASH)
 
 
+def _tip(session: Session) -> tuple[int, str, Frontier]:
+    """The last event and the Merkle frontier at its size, in one query."""
+    row = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash, Checkpoint.frontier)
+        .outerjoin(Checkpoint, Checkpoint.size == AuditEvent.seq)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return 0, chain.GENESIS_HASH, Frontier()
+    seq, head, frontier = row
+    if frontier is None:
+        return seq, head, frontier_at(session, seq)
+    return seq, head, Frontier.from_json(seq, frontier)
+
+
 def frontier_at(session: Session, size: int) -> Frontier:
     """The Merkle frontier of the first ``size`` events, from the checkpoint if it has it."""
     if size == 0:
@@ -99,8 +115,7 @@ def frontier_at(session: Session, size: int) -> Frontier:
 
 def _append(session: Session, pending: list[_Pending]) -> None:
     _lock_chain(session)
-    seq, head = _head(session)
-    frontier = frontier_at(session, seq)
+    seq, head, frontier = _tip(session)
     rows = []
     for item in pending:
         seq += 1

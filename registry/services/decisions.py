@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.db import utcnow
@@ -95,21 +95,22 @@ def record(
         **answer,
     }
     result_hash = chain.sha256_hex(chain.canonical(document))
-    decision = Decision(
-        id=public_id,
-        created_at=now,
-        organisation_id=organisation.id,
-        user_id=actor.user_id,
-        purpose=request["purpose"],
-        data_category=request["data_category"],
-        revision=policy_set.revision,
-        outcome=answer["outcome"],
-        request=request,
-        result=document,
-        result_hash=result_hash,
-    )
-    session.add(decision)
-    session.flush()
+    row = {
+        "id": public_id,
+        "created_at": now,
+        "organisation_id": organisation.id,
+        "user_id": actor.user_id,
+        "purpose": request["purpose"],
+        "data_category": request["data_category"],
+        "revision": policy_set.revision,
+        "outcome": answer["outcome"],
+        "request": request,
+        "result": document,
+        "result_hash": result_hash,
+    }
+    # A plain insert: the decision is answered from ``document``, not read back.
+    session.execute(insert(Decision), [row])
+    decision = Decision(**row)
     audit.record(
         session,
         actor,
