@@ -8,7 +8,8 @@ WORKERS ?= 2
 THREADS ?= 1
 POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: run test lint typecheck pytest pytest-sqlite pytest-postgres bench openapi lock migrate clean
+.PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz \
+	openapi lock migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +37,7 @@ run: $(VENV)/.run
 migrate: $(VENV)/.run
 	$(BIN)/flask --app wsgi db upgrade
 
-test: lint typecheck pytest
+test: lint typecheck security pytest
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
@@ -44,6 +45,12 @@ lint: $(VENV)/.dev
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+
+# bandit: no finding of high severity; pip-audit: no known vulnerability in the locked
+# dependencies (an advisory database that cannot be reached is reported, not hidden).
+security: $(VENV)/.dev
+	$(BIN)/bandit -q -r registry --severity-level high
+	$(BIN)/python -m tests.support.audit_dependencies constraints.txt
 
 pytest: pytest-sqlite pytest-postgres
 
@@ -62,6 +69,11 @@ pytest-postgres: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# A mixed load against gunicorn on PostgreSQL: readers, voters, editors, decision-makers.
+SOAK_SECONDS ?= 120
+soak: $(VENV)/.dev
+	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 openapi: $(VENV)/.run
 	$(BIN)/flask --app wsgi openapi write --format yaml openapi/openapi.yaml

@@ -137,7 +137,9 @@ def _after(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault(
         "Content-Security-Policy",
-        _HTML_POLICY if response.mimetype == "text/html" else _API_POLICY,
+        _HTML_POLICY
+        if response.mimetype == "text/html" and response.status_code != 304
+        else _API_POLICY,
     )
     actor = context.get("actor")
     if actor is not None and actor.is_authenticated:

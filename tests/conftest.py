@@ -7,6 +7,7 @@ drops it at the end. The schema always comes from the migrations.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ from registry import create_app
 from registry.api.policyset import init_policy_set_cache
 from registry.config import normalise_database_url
 from registry.db import db
+from tests.support import watch
 
 BACKEND = os.environ.get("REGISTRY_TEST_DB", "sqlite")
 POSTGRES_SERVER = os.environ.get(
@@ -168,7 +170,33 @@ class RegistryClient(FlaskClient):
             for key in ("_login_user", "actor", "actor_label", "request_id"):
                 g.pop(key, None)
             db.session.remove()
-        return super().open(*args, **kwargs)
+        response = super().open(*args, **kwargs)
+        environ = self.environ_base or {}
+        headers = kwargs.get("headers") or {}
+        authenticated = bool(
+            environ.get("HTTP_AUTHORIZATION")
+            or "Authorization" in headers
+            or self.get_cookie(self.application.config["SESSION_COOKIE_NAME"])
+        ) and response.status_code not in (401, 400)
+        watch.check_response(response, authenticated)
+        return response
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _watch_the_logs() -> Iterator[None]:
+    handler = watch.capture_logs()
+    yield
+    logging.getLogger().removeHandler(handler)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No token or password the suite made may appear in any log line it produced."""
+    leaked = watch.leaked_secrets()
+    if leaked:
+        session.config.get_terminal_writer().line(
+            f"SECRETS IN THE LOGS: {leaked}", red=True, bold=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _build_app(database: TestDatabase, signing_key_file: Path, **overrides: Any) -> Flask:

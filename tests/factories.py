@@ -15,9 +15,10 @@ from registry.db import current_session, db, utcnow, writing
 from registry.models.identity import Organisation, User
 from registry.services import identity
 from registry.services.context import Actor
+from tests.support import watch
 
 F = TypeVar("F", bound=Callable[..., Any])
-PASSWORD = "correct horse battery staple"
+PASSWORD = watch.secret("correct horse battery staple")
 SYSTEM = Actor.system(label="tests")
 _counter = itertools.count(1)
 _depth = 0
@@ -85,7 +86,7 @@ def token(owner: User, role: str | None = None, days: int = 30, name: str = "tes
         max_days=366,
     )
     db.session.commit()
-    return secret
+    return watch.secret(secret)
 
 
 def bearer(app: Flask, secret: str) -> FlaskClient:

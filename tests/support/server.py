@@ -39,8 +39,11 @@ def environment(config: Mapping[str, Any], instance: Path) -> dict[str, str]:
 @contextmanager
 def gunicorn(config: Mapping[str, Any], instance: Path, *, workers: int = 4) -> Iterator[str]:
     """Serve the registry; yield its base URL; stop every worker afterwards."""
+    from tests.support import watch
+
     port = free_port()
     log = instance / "gunicorn.log"
+    watch.LOG_FILES.append(log)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [
