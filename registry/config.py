@@ -36,7 +36,7 @@ DEFAULTS: dict[str, Any] = {
     # Requests and lists.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_JSON_DEPTH": 32,
-    # Rate limits (flask-limiter notation). The store is shared by all workers when
+    # Rate limits (the `limits` notation). The store is shared by all workers when
     # RATELIMIT_STORAGE_URI points at one (for example redis://127.0.0.1:6379/0).
     "RATELIMIT_ENABLED": True,
     "RATELIMIT_STORAGE_URI": "memory://",

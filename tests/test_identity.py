@@ -434,3 +434,50 @@ def test_cli_creates_a_user_and_prints_only_the_token(app: Flask) -> None:
     again = runner.invoke(args=["registry", "create-user", "ops@example.org", "--role", "reader"])
     assert again.exit_code != 0
     assert "already exists" in again.output
+
+
+def test_a_shared_store_counts_logins_across_workers(make_app: Any, database: Any) -> None:
+    """Two apps stand for two gunicorn workers; with Redis they share one count."""
+    import uuid
+
+    import redis
+
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379 to share the count")
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": url,
+        "RATELIMIT_LOGIN_PER_ACCOUNT": "2 per minute",
+    }
+    first, second = make_app(**settings), make_app(**settings)
+    database.reset(first)
+    email = f"{uuid.uuid4().hex}@example.org"
+    attempt = {"email": email, "password": "wrong password"}
+    assert first.test_client().post(f"{API}/auth/login", json=attempt).status_code == 401
+    assert second.test_client().post(f"{API}/auth/login", json=attempt).status_code == 401
+    assert_problem(first.test_client().post(f"{API}/auth/login", json=attempt), 429)
+    assert_problem(second.test_client().post(f"{API}/auth/login", json=attempt), 429)
+
+
+def test_writes_are_rate_limited_per_caller(make_app: Any, database: Any) -> None:
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_WRITES="3 per minute")
+    database.reset(app)
+    with app.test_request_context():
+        admin, _ = f.as_role(app, "admin")
+        other, _ = f.as_role(app, "admin")
+    statuses = [
+        admin.post(f"{API}/organisations", json={"name": f"Trust {i}", "kind": "icb"}).status_code
+        for i in range(4)
+    ]
+    assert statuses == [201, 201, 201, 429]
+    limited = admin.post(f"{API}/organisations", json={"name": "One more", "kind": "icb"})
+    assert int(assert_problem(limited, 429)["status"]) == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert admin.get(f"{API}/organisations").status_code == 200  # reads are not counted
+    assert (
+        other.post(f"{API}/organisations", json={"name": "Theirs", "kind": "icb"}).status_code
+        == 201
+    )
