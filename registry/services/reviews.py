@@ -365,12 +365,9 @@ def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
     }
 
 
-def tally_so_far(session: Session, review: Review) -> dict[str, int]:
+def tally_so_far(session: Session, review: Review) -> dict[str, Any]:
     """Counts only, while the review is open: no one sees who voted what until close."""
-    at = review.closed_at or utcnow()
-    eligible = eligible_ids(session, review, at)
-    ballots = [Ballot(v.choice, v.user_id in eligible) for v in votes(session, review.id)]
-    return decide(review.panel.quorum, review.panel.threshold, len(eligible), ballots)[1]
+    return _count(session, review, review.closed_at or utcnow())[1]
 
 
 def _require_open(session: Session, review: Review) -> None:
@@ -461,34 +458,25 @@ def declare_conflict(
     return declared
 
 
-def close(session: Session, actor: Actor, review: Review, recommendation: str | None) -> Review:
-    """Close a review: freeze the tally, decide the outcome, and endorse or reject."""
-    if review.status != "open":
-        raise Conflict(
-            f"Review {review.id} is already closed ({review.outcome}).",
-            review_status=review.status,
-            outcome=review.outcome,
-        )
-    now = utcnow()
-    # A review closed by the clock closes as of its closing time, not of when it was noticed.
-    closed_at = min(now, review.closes_at)
-    eligible = eligible_ids(session, review, closed_at)
+def _count(session: Session, review: Review, at: datetime) -> tuple[str, dict[str, Any]]:
+    """The outcome and tally the votes give at ``at`` (with who was eligible, for the record)."""
+    eligible = eligible_ids(session, review, at)
     ballots = [Ballot(v.choice, v.user_id in eligible) for v in votes(session, review.id)]
     outcome, counts = decide(review.panel.quorum, review.panel.threshold, len(eligible), ballots)
-    tally: dict[str, Any] = {**counts, "eligible_members": sorted(eligible)}
-    before = review_snapshot(review)
-    review.status, review.outcome, review.tally, review.closed_at = (
-        "closed",
-        outcome,
-        tally,
-        closed_at,
-    )
-    if recommendation is not None:
-        review.recommendation = recommendation.strip()
-    from registry.services import policies
+    return outcome, {**counts, "eligible_members": sorted(eligible)}
 
-    to = VersionStatus.ENDORSED if outcome == Outcome.ENDORSED else VersionStatus.REJECTED
-    policies.transition(session, actor, review.version, to, f"version.{to}", review_id=review.id)
+
+def _conclude(
+    session: Session,
+    actor: Actor,
+    review: Review,
+    outcome: str,
+    tally: dict[str, Any],
+    closed_at: datetime,
+) -> None:
+    before = review_snapshot(review)
+    review.status, review.outcome, review.tally = "closed", outcome, tally
+    review.closed_at = closed_at
     session.flush()
     audit.record(
         session,
@@ -499,6 +487,26 @@ def close(session: Session, actor: Actor, review: Review, recommendation: str | 
         before=before,
         after=review_snapshot(review) | {"recommendation": review.recommendation},
     )
+
+
+def close(session: Session, actor: Actor, review: Review, recommendation: str | None) -> Review:
+    """Close a review: freeze the tally, decide the outcome, and endorse or reject."""
+    if review.status != "open":
+        raise Conflict(
+            f"Review {review.id} is already closed ({review.outcome}).",
+            review_status=review.status,
+            outcome=review.outcome,
+        )
+    # A review closed by the clock closes as of its closing time, not of when it was noticed.
+    closed_at = min(utcnow(), review.closes_at)
+    outcome, tally = _count(session, review, closed_at)
+    if recommendation is not None:
+        review.recommendation = recommendation.strip()
+    from registry.services import policies
+
+    to = VersionStatus.ENDORSED if outcome == Outcome.ENDORSED else VersionStatus.REJECTED
+    policies.transition(session, actor, review.version, to, f"version.{to}", review_id=review.id)
+    _conclude(session, actor, review, outcome, tally, closed_at)
     return review
 
 
@@ -574,19 +582,8 @@ def end_for_withdrawal(session: Session, actor: Actor, version: PolicyVersion) -
     )
     if review is None:
         return
-    before = review_snapshot(review)
-    review.status, review.outcome, review.closed_at = "closed", Outcome.WITHDRAWN, utcnow()
-    review.tally = tally_so_far(session, review)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "review.closed",
-        "review",
-        review.id,
-        before=before,
-        after=review_snapshot(review),
-    )
+    now = utcnow()
+    _conclude(session, actor, review, Outcome.WITHDRAWN, _count(session, review, now)[1], now)
 
 
 def reviews_for_versions(session: Session, version_ids: Sequence[int]) -> dict[int, Review]:
