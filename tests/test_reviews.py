@@ -363,3 +363,35 @@ def test_panel_membership_terms(setting: Setting) -> None:
     assert_problem(
         s.admin.post(f"{API}/panels", json={"name": "x", "quorum": 1.5, "threshold": 0.5}), 422
     )
+
+
+def test_the_chair_records_the_recommendation_while_in_term(setting: Setting) -> None:
+    s = setting
+    members_url = f"{API}/panels/{s.panel_id}/members"
+    chair_client, chair = f.as_role(s.app, "panel_member")
+    # Only an administrator names a chair.
+    assert_problem(s.editor.post(members_url, json={"user_id": chair.id, "chair": True}), 403)
+    added = s.admin.post(members_url, json={"user_id": chair.id, "chair": True})
+    assert added.status_code == 201
+    assert added.get_json()["chair"] is True
+    assert s.admin.get(f"{API}/panels/{s.panel_id}").get_json()["chair_id"] == chair.id
+    listed = s.editor.get(members_url).get_json()
+    assert [m["user_id"] for m in listed if m["chair"]] == [chair.id]
+
+    rid = _submit(s).get_json()["id"]
+    for client in s.members[:2]:
+        _vote(client, rid, "endorse")
+    s.editor.post(f"{API}/reviews/{rid}/close", json={})
+    url = f"{API}/reviews/{rid}/recommendation"
+    recorded = chair_client.put(url, json={"recommendation": "Publish, and report in a year."})
+    assert recorded.status_code == 200
+    assert recorded.get_json()["recommendation"] == "Publish, and report in a year."
+    assert_problem(s.members[0].put(url, json={"recommendation": "Not the chair."}), 403)
+
+    # A chair whose term ends is no longer the chair, and the change is audited.
+    s.admin.delete(f"{members_url}?user_id={chair.id}")
+    assert s.admin.get(f"{API}/panels/{s.panel_id}").get_json()["chair_id"] is None
+    assert_problem(chair_client.put(url, json={"recommendation": "Still me?"}), 403)
+    auditor, _ = f.as_role(s.app, "auditor")
+    actions = [e["action"] for e in auditor.get(f"{API}/audit-events?limit=200").get_json()]
+    assert actions.count("panel.chair_changed") == 2

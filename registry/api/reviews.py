@@ -149,6 +149,7 @@ def _member_out(member: Any) -> dict[str, Any]:
         "term_start": member.term_start,
         "term_end": member.term_end,
         "current": member.in_term(utcnow().date()),
+        "chair": member.panel.chair_id == member.user_id,
     }
 
 
@@ -202,6 +203,7 @@ class Members(MethodView):
             body["user_id"],
             body.get("term_start"),
             body.get("term_end"),
+            chair=body["chair"],
         )
         return _member_out(member)
 

@@ -58,6 +58,8 @@ class PanelMember(Base):
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+    # Many-to-one by primary key: loaded from the session's identity map when it is there.
+    panel: Mapped[Panel] = relationship()
 
     def in_term(self, day: date) -> bool:
         return self.term_start <= day and (self.term_end is None or day <= self.term_end)

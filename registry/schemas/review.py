@@ -36,12 +36,20 @@ class MemberSchema(Schema):
     term_start = fields.Date(required=True)
     term_end = fields.Date(allow_none=True)
     current = fields.Boolean(required=True)
+    chair = fields.Boolean(required=True)
 
 
 class MemberAddSchema(Schema):
     user_id = fields.Integer(required=True, validate=validate.Range(min=1))
     term_start = fields.Date(load_default=None, metadata={"description": "Default: today."})
     term_end = fields.Date(load_default=None, allow_none=True)
+    chair = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Make this member the panel's chair, who may record its "
+            "recommendation (the previous chair, if any, stops being chair)."
+        },
+    )
 
 
 class MemberRemoveQuerySchema(Schema):

@@ -151,8 +151,10 @@ def add_member(
     user_id: int,
     term_start: date | None,
     term_end: date | None,
+    chair: bool = False,
 ) -> PanelMember:
-    """Give a panel member a term on a panel (one current term per person and panel)."""
+    """Give a panel member a term on a panel (one current term per person and panel), and
+    with ``chair`` make them its chair (who may record the panel's recommendation)."""
     panel = get_panel(session, panel_id)
     user = session.get(User, user_id)
     if user is None or not user.active:
@@ -184,12 +186,30 @@ def add_member(
             "term_end": term_end.isoformat() if term_end else None,
         },
     )
+    if chair:
+        _set_chair(session, actor, panel, user_id)
     return member
 
 
+def _set_chair(session: Session, actor: Actor, panel: Panel, user_id: int | None) -> None:
+    before = panel_snapshot(panel)
+    panel.chair_id = user_id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "panel.chair_changed",
+        "panel",
+        panel.id,
+        before=before,
+        after=panel_snapshot(panel),
+    )
+
+
 def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) -> PanelMember:
-    """End a member's current (or future) term; past reviews keep counting them."""
-    get_panel(session, panel_id)
+    """End a member's current (or future) term; past reviews keep counting them. A chair
+    whose term ends is no longer the chair."""
+    panel = get_panel(session, panel_id)
     today = utcnow().date()
     current = [
         m
@@ -213,6 +233,8 @@ def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) 
         before={"user_id": user_id, "term_end": before.isoformat() if before else None},
         after={"user_id": user_id, "term_end": member.term_end.isoformat()},
     )
+    if panel.chair_id == user_id:
+        _set_chair(session, actor, panel, None)
     return member
 
 
