@@ -75,6 +75,14 @@ SOAK_SECONDS ?= 120
 soak: $(VENV)/.dev
 	$(BIN)/python -m bench.soak --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
+# schemathesis over every operation as every role, with many more examples than make test
+# gives it (a random seed each run; the failure says how to replay it).
+FUZZ_EXAMPLES ?= 200
+FUZZ_DB ?= postgresql
+fuzz: $(VENV)/.dev
+	REGISTRY_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) REGISTRY_TEST_DB=$(FUZZ_DB) \
+	REGISTRY_TEST_POSTGRES_URL="$(POSTGRES_URL)" $(BIN)/pytest -q tests/test_schemathesis.py $(PYTEST_ARGS)
+
 openapi: $(VENV)/.run
 	$(BIN)/flask --app wsgi openapi write --format yaml openapi/openapi.yaml
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http
 from typing import Any
 
+from apispec import BasePlugin
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_smorest import Api as _Api
@@ -18,10 +19,92 @@ from registry.schemas.problem import ProblemSchema
 __all__ = ["api", "db", "login_manager", "migrate"]
 
 
+_METHODS = frozenset({"get", "put", "post", "patch", "delete"})
+_WRITES = frozenset({"put", "post", "patch", "delete"})
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+# Named problem responses: those any request may meet, and a few that views declare.
+GENERAL_PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "BadRequest": (
+        "The request is malformed: a body that is not JSON or is nested too deeply, "
+        "credentials in the URL, or a session cookie and a bearer token together.",
+        {},
+    ),
+    "Unauthenticated": ("No valid credentials: log in or send a bearer token.", {}),
+    "Forbidden": ("Your role or your relation to the object does not allow this.", {}),
+    "NotFound": (
+        "No such object, or none you may see: someone else's token, decision or draft is "
+        "a 404, not a 403, so ids reveal nothing.",
+        {},
+    ),
+    "Conflict": (
+        "The request conflicts with the current state (a status that does not allow it, "
+        "a name already taken...): `detail` says which.",
+        {},
+    ),
+    "PayloadTooLarge": ("The body is larger than 1 MiB.", {}),
+    "RateLimited": ("Too many requests: wait for `Retry-After` seconds.", _RETRY_AFTER),
+    "Unavailable": (
+        "The database is unavailable or busy; nothing was changed. Retry after `Retry-After`.",
+        _RETRY_AFTER,
+    ),
+}
+
+
+class ProblemResponses(BasePlugin):
+    """Document on every operation the problems any request to it may meet.
+
+    The spec has no catch-all ``default`` response: each operation lists every status it
+    answers, so a client (and schemathesis's status code check) can rely on the list.
+    Statuses particular to an operation (a 409, a 412...) are declared on its view.
+    """
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for method, operation in (operations or {}).items():
+            if method not in _METHODS:
+                continue
+            wanted = [
+                ("400", "BadRequest"),  # credentials in the URL are refused everywhere
+                ("401", "Unauthenticated"),  # a bad token, even where none is needed
+                ("503", "Unavailable"),
+            ]
+            if method in _WRITES:
+                # A session write without its CSRF token; every write is rate-limited.
+                wanted += [("403", "Forbidden"), ("429", "RateLimited")]
+            if path is not None and "{" in path:
+                wanted.append(("404", "NotFound"))
+            if "requestBody" in operation:
+                wanted.append(("413", "PayloadTooLarge"))
+            responses = operation.setdefault("responses", {})
+            documented = {str(status) for status in responses}
+            for status, name in wanted:
+                if status not in documented:
+                    responses[status] = name
+
+
 class Api(_Api):  # type: ignore[misc]
     """flask-smorest's Api, with every error a problem document, in code and in the spec."""
 
     ERROR_SCHEMA = ProblemSchema
+    # No ``default`` response: see ProblemResponses.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def init_app(self, app: Any, *, spec_kwargs: dict[str, Any] | None = None) -> None:
+        from registry.api.base import CONVERTERS
+
+        # Path converters first: blueprints registered later need them for their rules.
+        for name, converter in CONVERTERS.items():
+            app.url_map.converters[name] = converter
+        spec_kwargs = dict(spec_kwargs or {})
+        spec_kwargs.setdefault("extra_plugins", [ProblemResponses()])
+        super().init_app(app, spec_kwargs=spec_kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         from registry.errors import handle_http_exception
@@ -38,12 +121,10 @@ class Api(_Api):  # type: ignore[misc]
         response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
-        for name, description in (
-            ("Unauthenticated", "No valid credentials: log in or send a bearer token."),
-            ("Forbidden", "Your role or your relation to the object does not allow this."),
-            ("Unavailable", "The database is unavailable or busy; retry after `Retry-After`."),
-        ):
+        for name, (description, headers) in GENERAL_PROBLEMS.items():
             named: dict[str, Any] = {"description": description, "schema": self.ERROR_SCHEMA}
+            if headers:
+                named["headers"] = headers
             prepare_response(named, self.spec, PROBLEM_MEDIA_TYPE)
             self.spec.components.response(name, named)
 

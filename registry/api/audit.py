@@ -15,7 +15,7 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import select
 
-from registry.api.base import Blueprint, next_link, page_after
+from registry.api.base import Blueprint, next_link, page_after, problems
 from registry.db import current_session, utcnow
 from registry.errors import InvalidInput, NotFound
 from registry.models.audit import AuditEvent, Checkpoint
@@ -116,15 +116,31 @@ class Events(MethodView):
 class Export(MethodView):
     @requires(Permission.AUDIT_READ)
     @blp.arguments(ExportQuerySchema(), location="query")
-    @blp.response(
-        200,
-        description="The whole log as JSON lines or CSV, streamed.",
-        content_type="application/x-ndjson",
+    @blp.response(200, description="The whole log as JSON lines or CSV, streamed.")
+    @blp.doc(
+        responses={
+            200: {
+                "content": {
+                    "application/x-ndjson": {
+                        "schema": {
+                            "type": "string",
+                            "description": "One event per line, as GET /audit-events gives it "
+                            "(format=jsonl, the default).",
+                        }
+                    },
+                    "text/csv": {
+                        "schema": {
+                            "type": "string",
+                            "description": "A header row, then one event per row (format=csv).",
+                        }
+                    },
+                }
+            }
+        }
     )
     def get(self, args: dict[str, Any]) -> Response:
         """Export the whole log, streamed in constant memory (JSON lines or CSV)"""
-        session = current_session()
-        documents = audit.iter_documents(session)
+        documents = _streamed_documents()
         if args["format"] == "csv":
             body: Iterator[str] = _csv(documents)
             mimetype, suffix = "text/csv", "csv"
@@ -136,6 +152,17 @@ class Export(MethodView):
             mimetype=mimetype,
             headers={"Content-Disposition": f'attachment; filename="audit-events.{suffix}"'},
         )
+
+
+def _streamed_documents() -> Iterator[dict[str, Any]]:
+    """Every event, read while the body streams.
+
+    The session is taken here, in the contexts ``stream_with_context`` pushes again for
+    the body, and so is closed when they end. The request's own session is closed before
+    the body starts: a generator given that one would check out a connection no teardown
+    returns, and enough exports would leave the pool empty (a 503 for everyone).
+    """
+    yield from audit.iter_documents(current_session())
 
 
 def _csv(documents: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -172,21 +199,28 @@ class Verify(MethodView):
     @blp.response(200, VerifyReportSchema)
     def get(self) -> Any:
         """Walk the whole chain and its checkpoints: ok, or the first bad sequence number"""
-        cache = current_app.extensions.setdefault(_VERIFY_CACHE, {})
-        ttl = current_app.config["AUDIT_VERIFY_CACHE_S"]
-        cached = cache.get("report")
-        if cached is not None and time.monotonic() - cached[0] < ttl:
-            return cached[1]
-        report = audit.verify(current_session()).as_dict()
-        report["checked_at"] = chain.format_time(utcnow())
-        cache["report"] = (time.monotonic(), report)
-        return report
+        return verify_report()
+
+
+def verify_report() -> dict[str, Any]:
+    """The chain's verification, walked at most once per ``AUDIT_VERIFY_CACHE_S`` seconds
+    per process (the API and the public audit page share it)."""
+    cache = current_app.extensions.setdefault(_VERIFY_CACHE, {})
+    ttl = current_app.config["AUDIT_VERIFY_CACHE_S"]
+    cached = cache.get("report")
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return dict(cached[1])
+    report = audit.verify(current_session()).as_dict()
+    report["checked_at"] = chain.format_time(utcnow())
+    cache["report"] = (time.monotonic(), report)
+    return dict(report)
 
 
 @blp.route("/audit-events/checkpoint")
 class LatestCheckpoint(MethodView):
     @requires(Permission.PUBLIC)
     @blp.response(200, CheckpointSchema)
+    @problems(404)
     def get(self) -> Any:
         """The latest signed checkpoint (size and Merkle root) and the registry's public key"""
         checkpoint = audit.latest_checkpoint(current_session())
@@ -210,7 +244,7 @@ def _checkpoint_at(size: int) -> dict[str, Any] | None:
     return checkpoint_out(checkpoint) if checkpoint else None
 
 
-@blp.route("/audit-events/<int:seq>/inclusion")
+@blp.route("/audit-events/<seq:seq>/inclusion")
 class Inclusion(MethodView):
     @requires(Permission.PUBLIC)
     @blp.arguments(InclusionQuerySchema(), location="query")

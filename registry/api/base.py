@@ -5,17 +5,42 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import flask
 from flask import current_app, request
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.routing import IntegerConverter, Map
 
 from registry.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from registry.schemas.common import MAX_ID, MAX_SEQ
 from registry.services.paging import Page
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class IdConverter(IntegerConverter):
+    """``<id:name>``: an id or a number, from 1 to the largest a 32-bit column holds.
+
+    Anything else (0, a negative number, one too large for the database) matches no route
+    and is a 404, like any id that names nothing.
+    """
+
+    def __init__(self, map: Map, max: int = MAX_ID) -> None:
+        super().__init__(map, min=1, max=max)
+
+
+class SeqConverter(IdConverter):
+    """``<seq:name>``: an audit sequence number (a 64-bit column)."""
+
+    def __init__(self, map: Map) -> None:
+        super().__init__(map, max=MAX_SEQ)
+
+
+CONVERTERS = {"id": IdConverter, "seq": SeqConverter}
 
 
 class RegistryParser(FlaskParser):
@@ -54,6 +79,18 @@ class Blueprint(_Blueprint):  # type: ignore[misc]
     ARGUMENTS_PARSER = RegistryParser()
 
 
+_PROBLEMS = {403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+
+
+def problems(*statuses: int) -> Callable[[F], F]:
+    """Document the problems a view answers beyond those every request may meet (those
+    are documented for all operations by ``registry.extensions.ProblemResponses``)."""
+    decorate: Callable[[F], F] = Blueprint.doc(
+        responses={str(status): _PROBLEMS[status] for status in statuses}
+    )
+    return decorate
+
+
 # --- pagination ---------------------------------------------------------------------------
 
 
@@ -78,7 +115,13 @@ def page_after(args: dict[str, Any]) -> Any:
     if not cursor:
         return None
     key = decode_cursor(cursor)
-    if len(key) != 1 or not isinstance(key[0], int | str):
+    # Every listing is ordered by an integer key, which the database must be able to hold.
+    if (
+        len(key) != 1
+        or not isinstance(key[0], int)
+        or isinstance(key[0], bool)
+        or not 0 <= key[0] <= MAX_SEQ
+    ):
         raise InvalidInput("The cursor is not valid.", {"cursor": ["Not a valid cursor."]})
     return key[0]
 

@@ -8,11 +8,12 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, page_after, paged
+from registry.api.base import Blueprint, page_after, paged, problems
 from registry.api.policyset import evaluation_set
 from registry.db import current_session
-from registry.errors import Conflict
+from registry.errors import Conflict, Unauthenticated
 from registry.models.identity import Organisation
+from registry.models.review import Review
 from registry.schemas.decision import (
     DecisionQuerySchema,
     DecisionRequestSchema,
@@ -34,12 +35,14 @@ class Decisions(MethodView):
     @requires(Permission.DECISION_CREATE)
     @blp.arguments(DecisionRequestSchema())
     @blp.response(201, DecisionSchema)
+    @problems(404)
     def post(self, body: dict[str, Any]) -> Any:
         """Evaluate a proposed use against the set (now, or at a revision or time) and record it"""
         session = current_session()
         actor = current_actor()
         organisation = session.get(Organisation, actor.organisation_id)
-        assert organisation is not None
+        if organisation is None:  # the caller's organisation vanished mid-request
+            raise Unauthenticated()
         policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
         request = decisions.normalise(body, organisation)
         decision = decisions.record(session, actor, organisation, request, policy_set)
@@ -71,29 +74,40 @@ class DecisionItem(MethodView):
         return decisions.get(current_session(), current_actor(), decision_id).result
 
 
-@blp.route("/reviews/<int:review_id>/impact")
+@blp.route("/reviews/<id:review_id>/impact")
 class Impact(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.response(200, ImpactSchema)
+    @problems(409)
     def get(self, review_id: int) -> Any:
         """Replay recorded decisions against the set with the proposed version: what flips"""
-        session = current_session()
-        review = reviews.get_review(session, review_id)
-        version = review.version
-        if version.status in ("published", "superseded", "withdrawn"):
-            raise Conflict(f"The version is {version.status}: there is no proposal to replay.")
-        current = evaluation_set()
-        in_force = [p for p in current.policies if p.slug == version.policy.slug]
-        proposed = decisions.with_proposal(
-            current, decisions.cited_policy(version), version.is_retirement
-        )
-        recorded = decisions.decisions_for_use(
-            session, version.policy.purpose, version.policy.data_category
-        )
-        return {
-            "review_id": review.id,
-            "policy": version.policy.slug,
-            "proposed_version": version.number,
-            "in_force_version": in_force[0].version if in_force else None,
-            **decisions.impact(recorded, current, proposed),
-        }
+        review = reviews.get_review(current_session(), review_id)
+        found = review_impact(review)
+        if found is None:
+            status = review.version.status
+            raise Conflict(f"The version is {status}: there is no proposal to replay.")
+        return found
+
+
+def review_impact(review: Review) -> dict[str, Any] | None:
+    """Every recorded decision for the policy's purpose and category, replayed against the
+    set in force and against it with the review's proposal; None when there is no longer
+    a proposal (the version was published or withdrawn)."""
+    version = review.version
+    if version.status in ("published", "superseded", "withdrawn"):
+        return None
+    current = evaluation_set()
+    in_force = [p for p in current.policies if p.slug == version.policy.slug]
+    proposed = decisions.with_proposal(
+        current, decisions.cited_policy(version), version.is_retirement
+    )
+    recorded = decisions.decisions_for_use(
+        current_session(), version.policy.purpose, version.policy.data_category
+    )
+    return {
+        "review_id": review.id,
+        "policy": version.policy.slug,
+        "proposed_version": version.number,
+        "in_force_version": in_force[0].version if in_force else None,
+        **decisions.impact(recorded, current, proposed),
+    }

@@ -9,9 +9,9 @@ from flask import current_app, g, request, session
 from flask.views import MethodView
 from flask_login import login_user, logout_user
 
-from registry.api.base import Blueprint, page_after, paged
+from registry.api.base import Blueprint, page_after, paged, problems
 from registry.db import current_session, db, utcnow
-from registry.errors import Unauthenticated
+from registry.errors import InvalidInput, Unauthenticated
 from registry.models.identity import User
 from registry.ratelimit import hit
 from registry.schemas.identity import (
@@ -57,7 +57,7 @@ class Login(MethodView):
     @blp.arguments(LoginSchema())
     @blp.response(200, MeSchema)
     @blp.alt_response(401, response="Unauthenticated")
-    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
+    @blp.alt_response(429, response="RateLimited")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Log in with email and password; the session cookie comes back with a CSRF token"""
         hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
@@ -117,10 +117,16 @@ class Tokens(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.arguments(TokenCreateSchema())
     @blp.response(201, TokenCreatedSchema)
+    @problems(404, 409)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Create an API token; the response shows it once"""
         config = current_app.config
         days = body.get("expires_in_days") or config["TOKEN_DEFAULT_EXPIRY_DAYS"]
+        longest = config["TOKEN_MAX_EXPIRY_DAYS"]
+        if days > longest:  # refused before the date arithmetic, which a huge number overflows
+            raise InvalidInput(
+                "The expiry is too far away.", {"expires_in_days": [f"At most {longest} days."]}
+            )
         token, secret = identity.create_token(
             current_session(),
             current_actor(),
@@ -135,7 +141,7 @@ class Tokens(MethodView):
         return created
 
 
-@blp.route("/tokens/<int:token_id>")
+@blp.route("/tokens/<id:token_id>")
 class TokenItem(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.response(200, TokenSchema)
@@ -169,6 +175,7 @@ class Organisations(MethodView):
     @requires(Permission.IDENTITY_MANAGE)
     @blp.arguments(OrganisationCreateSchema())
     @blp.response(201, OrganisationSchema)
+    @problems(409)
     def post(self, body: dict[str, Any]) -> Any:
         """Register an organisation"""
         return identity.create_organisation(
@@ -197,12 +204,13 @@ class Users(MethodView):
     @requires(Permission.IDENTITY_MANAGE)
     @blp.arguments(UserCreateSchema())
     @blp.response(201, UserSchema)
+    @problems(404, 409)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a user"""
         return identity.create_user(current_session(), current_actor(), **body)
 
 
-@blp.route("/users/<int:user_id>")
+@blp.route("/users/<id:user_id>")
 class UserItem(MethodView):
     @requires(Permission.IDENTITY_MANAGE)
     @blp.response(200, UserSchema)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, not_modified, page_after, paged
+from registry.api.base import Blueprint, not_modified, page_after, paged, problems
 from registry.api.present import policy_out, version_out
 from registry.db import current_session
 from registry.errors import NotFound
@@ -99,6 +99,7 @@ class Policies(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.arguments(PolicyCreateSchema())
     @blp.response(201, VersionSchema, headers=ETAG_HEADER)
+    @problems(409)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a policy; its first version is a draft"""
         version = policies.create_policy(current_session(), current_actor(), body)
@@ -141,6 +142,7 @@ class Versions(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.arguments(VersionCreateSchema())
     @blp.response(201, VersionSchema, headers=ETAG_HEADER)
+    @problems(409)
     def post(self, body: dict[str, Any], slug: str) -> Any:
         """Start a new draft (or a retirement) from the latest version"""
         version = policies.new_version(
@@ -153,7 +155,7 @@ class Versions(MethodView):
         return _version_response(version, 201)
 
 
-@blp.route("/policies/<string:slug>/versions/<int:number>")
+@blp.route("/policies/<string:slug>/versions/<id:number>")
 class VersionItem(MethodView):
     @requires(Permission.PUBLIC)
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
@@ -180,6 +182,7 @@ class VersionItem(MethodView):
             }
         ]
     )
+    @problems(409)
     def patch(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Change a draft (If-Match required: 428 without it, 412 when stale)"""
         version = policies.update_draft(
@@ -193,21 +196,23 @@ class VersionItem(MethodView):
         return _version_response(version)
 
 
-@blp.route("/policies/<string:slug>/versions/<int:number>/withdraw")
+@blp.route("/policies/<string:slug>/versions/<id:number>/withdraw")
 class Withdraw(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
+    @problems(409)
     def post(self, slug: str, number: int) -> Any:
         """Withdraw a draft or a version in review (its open review ends)"""
         version = policies.withdraw(current_session(), current_actor(), slug, number)
         return _version_response(version)
 
 
-@blp.route("/policies/<string:slug>/versions/<int:number>/submit")
+@blp.route("/policies/<string:slug>/versions/<id:number>/submit")
 class Submit(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.arguments(SubmitSchema())
     @blp.response(201, ReviewSchema)
+    @problems(409)
     def post(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Send a draft to a citizen panel: it freezes, and a review opens"""
         from registry.api.reviews import review_out
@@ -226,10 +231,11 @@ class Submit(MethodView):
         return review_out(review)
 
 
-@blp.route("/policies/<string:slug>/versions/<int:number>/publish")
+@blp.route("/policies/<string:slug>/versions/<id:number>/publish")
 class Publish(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
+    @problems(409)
     def post(self, slug: str, number: int) -> Any:
         """Publish an endorsed version: the set's next revision"""
         session = current_session()
@@ -237,13 +243,29 @@ class Publish(MethodView):
         return _version_response(policies.get_version(session, current_actor(), slug, number))
 
 
-@blp.route("/policies/<string:slug>/versions/<int:number>/odrl")
+@blp.route("/policies/<string:slug>/versions/<id:number>/odrl")
 class Odrl(MethodView):
     @requires(Permission.PUBLIC)
-    @blp.response(
-        200,
-        description="The version as an ODRL 2.2 policy (JSON-LD).",
-        content_type="application/ld+json",
+    @blp.response(200, description="The version as an ODRL 2.2 policy (JSON-LD).")
+    @blp.doc(
+        responses={
+            200: {
+                "content": {
+                    "application/ld+json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["@context", "@type", "uid"],
+                            "properties": {
+                                "@context": {"type": "array"},
+                                "@type": {"type": "string", "const": "Set"},
+                                "uid": {"type": "string", "format": "uri"},
+                            },
+                        }
+                    }
+                },
+                "headers": ETAG_HEADER,
+            }
+        }
     )
     def get(self, slug: str, number: int) -> Response:
         """The version as an ODRL 2.2 JSON-LD policy, with DUO terms where they exist"""
@@ -263,7 +285,7 @@ class Odrl(MethodView):
         )
 
 
-@blp.route("/policies/<string:slug>/versions/<int:number>/diff")
+@blp.route("/policies/<string:slug>/versions/<id:number>/diff")
 class Diff(MethodView):
     @requires(Permission.PUBLIC)
     @blp.arguments(DiffQuerySchema(), location="query")

@@ -22,12 +22,17 @@ from flask import Flask, Response, current_app
 from flask.views import MethodView
 from sqlalchemy import select
 
-from registry.api.base import Blueprint, not_modified, page_after, paged
+from registry.api.base import Blueprint, not_modified, page_after, paged, problems
 from registry.api.present import revision_out, version_out
 from registry.db import current_session, utcnow
 from registry.models.policy import PolicyVersion, SetRevision
 from registry.schemas.common import PageArgs
-from registry.schemas.policy import PolicySetSchema, RevisionSchema, SetQuerySchema, VersionSchema
+from registry.schemas.policy import (
+    PolicySetSchema,
+    RevisionSchema,
+    SetQuerySchema,
+    SetVersionSchema,
+)
 from registry.security import Permission, requires
 from registry.services import chain, decisions, policyset, reviews
 from registry.services.evaluation import CitedPolicy
@@ -41,7 +46,7 @@ blp = Blueprint(
 )
 
 _EXT = "registry.policy_set_cache"
-_SET_VERSION = VersionSchema(exclude=("status",))
+_SET_VERSION = SetVersionSchema()
 CACHE_CONTROL = "public, no-cache"
 
 
@@ -199,6 +204,7 @@ class PolicySet(MethodView):
     @blp.arguments(SetQuerySchema(), location="query")
     @blp.response(200, PolicySetSchema, headers={"ETag": {"schema": {"type": "string"}}})
     @blp.alt_response(304, description="Not modified (If-None-Match).")
+    @problems(404)
     def get(self, args: dict[str, Any]) -> Response:
         """The set in force: now, at a revision, as of a time, or as known at a time"""
         if not args:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, page_after, paged
+from registry.api.base import Blueprint, page_after, paged, problems
 from registry.api.present import public_tally, version_out
 from registry.db import begin_write, current_session, db, utcnow
 from registry.models.identity import Role
@@ -134,8 +134,9 @@ def review_detail(review: Review, actor: Actor) -> dict[str, Any]:
     return out
 
 
-def _close_due(review_ids: list[int]) -> None:
-    """Reviews past their closing time close when next read (no scheduler needed)."""
+def close_overdue(review_ids: list[int]) -> None:
+    """Reviews past their closing time close when next read (no scheduler needed), in a
+    transaction of their own, committed before the request goes on."""
     if review_ids:
         begin_write()
         reviews.close_due(current_session(), review_ids)
@@ -167,12 +168,13 @@ class Panels(MethodView):
     @requires(Permission.PANEL_MANAGE)
     @blp.arguments(PanelSchema())
     @blp.response(201, PanelSchema)
+    @problems(409)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a citizen panel"""
         return reviews.create_panel(current_session(), current_actor(), body)
 
 
-@blp.route("/panels/<int:panel_id>")
+@blp.route("/panels/<id:panel_id>")
 class PanelItem(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.response(200, PanelSchema)
@@ -181,7 +183,7 @@ class PanelItem(MethodView):
         return reviews.get_panel(current_session(), panel_id)
 
 
-@blp.route("/panels/<int:panel_id>/members")
+@blp.route("/panels/<id:panel_id>/members")
 class Members(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.response(200, MemberSchema(many=True))
@@ -194,6 +196,7 @@ class Members(MethodView):
     @requires(Permission.PANEL_MANAGE)
     @blp.arguments(MemberAddSchema())
     @blp.response(201, MemberSchema)
+    @problems(409)
     def post(self, body: dict[str, Any], panel_id: int) -> Any:
         """Give a user with the panel_member role a term on the panel"""
         member = reviews.add_member(
@@ -225,7 +228,7 @@ class Reviews(MethodView):
     @blp.response(200, ReviewSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List reviews, open or closed, by panel"""
-        _close_due(reviews.due_review_ids(current_session()))
+        close_overdue(reviews.due_review_ids(current_session()))
         page = reviews.list_reviews(
             current_session(),
             status=args.get("status"),
@@ -237,7 +240,7 @@ class Reviews(MethodView):
         return [review_out(r) for r in items], status, headers
 
 
-@blp.route("/reviews/<int:review_id>")
+@blp.route("/reviews/<id:review_id>")
 class ReviewItem(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.response(200, ReviewDetailSchema)
@@ -245,17 +248,18 @@ class ReviewItem(MethodView):
         """Show a review: the proposal beside the version in force, tally, and outcome"""
         review = reviews.get_review(current_session(), review_id)
         if reviews.due(review):
-            _close_due([review_id])
+            close_overdue([review_id])
             review = reviews.get_review(current_session(), review_id)
         return review_detail(review, current_actor())
 
 
-@blp.route("/reviews/<int:review_id>/votes/me")
+@blp.route("/reviews/<id:review_id>/votes/me")
 class MyVote(MethodView):
     @requires(Permission.REVIEW_VOTE)
     @blp.arguments(VoteSchema())
     @blp.response(200, VoteSchema)
     @blp.alt_response(201, schema=VoteSchema, description="First vote recorded.")
+    @problems(409)
     def put(self, body: dict[str, Any], review_id: int) -> Any:
         """Cast or change your vote (a comment is needed unless you endorse)"""
         session = current_session()
@@ -268,11 +272,12 @@ class MyVote(MethodView):
         return _vote_out(vote, counted, True), 201 if created else 200
 
 
-@blp.route("/reviews/<int:review_id>/conflicts")
+@blp.route("/reviews/<id:review_id>/conflicts")
 class Conflicts(MethodView):
     @requires(Permission.REVIEW_VOTE)
     @blp.arguments(ConflictInSchema())
     @blp.response(201, ConflictSchema)
+    @problems(409)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Declare a conflict of interest: your vote is recorded but not counted"""
         return reviews.declare_conflict(
@@ -280,11 +285,12 @@ class Conflicts(MethodView):
         )
 
 
-@blp.route("/reviews/<int:review_id>/close")
+@blp.route("/reviews/<id:review_id>/close")
 class Close(MethodView):
     @requires(Permission.REVIEW_MANAGE)
     @blp.arguments(CloseSchema())
     @blp.response(200, ReviewDetailSchema)
+    @problems(409)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Close a review now: the outcome follows from quorum and threshold"""
         review = reviews.close_by_request(
@@ -293,11 +299,12 @@ class Close(MethodView):
         return review_detail(review, current_actor())
 
 
-@blp.route("/reviews/<int:review_id>/recommendation")
+@blp.route("/reviews/<id:review_id>/recommendation")
 class Recommendation(MethodView):
     @requires(Permission.AUTHENTICATED)
     @blp.arguments(RecommendationSchema())
     @blp.response(200, ReviewSchema)
+    @problems(409)
     def put(self, body: dict[str, Any], review_id: int) -> Any:
         """Record the panel's written recommendation (editors, administrators, the chair)"""
         review = reviews.record_recommendation(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.schemas.common import PageArgs
+from registry.schemas.common import MAX_SEQ, Instant, PageArgs, whole_number
 
 
 class AuditQuerySchema(PageArgs):
@@ -13,8 +13,8 @@ class AuditQuerySchema(PageArgs):
     actor_type = fields.String(validate=validate.OneOf(["user", "token", "system", "anonymous"]))
     actor_id = fields.String(validate=validate.Length(max=64))
     action = fields.String(validate=validate.Length(max=64))
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
+    since = Instant()
+    until = Instant()
 
 
 class ExportQuerySchema(Schema):
@@ -67,8 +67,8 @@ class VerifyReportSchema(Schema):
 
 
 class InclusionQuerySchema(Schema):
-    size = fields.Integer(
-        validate=validate.Range(min=1),
+    size = whole_number(
+        maximum=MAX_SEQ,
         metadata={"description": "Tree size (default: the latest checkpoint's)."},
     )
 
@@ -85,9 +85,9 @@ class InclusionSchema(Schema):
 
 
 class ConsistencyQuerySchema(Schema):
-    from_ = fields.Integer(required=True, data_key="from", validate=validate.Range(min=1))
-    to = fields.Integer(
-        validate=validate.Range(min=1),
+    from_ = whole_number(maximum=MAX_SEQ, required=True, data_key="from")
+    to = whole_number(
+        maximum=MAX_SEQ,
         metadata={"description": "Default: the latest checkpoint's size."},
     )
 

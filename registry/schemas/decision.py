@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from registry.models.policy import DataCategory, Purpose
-from registry.schemas.common import PageArgs
+from registry.schemas.common import Instant, PageArgs, whole_number
 from registry.services import catalogue, evaluation
 from registry.services.decisions import TOP_LEVEL_FACTS
 
@@ -81,12 +81,11 @@ class DecisionRequestSchema(Schema):
         validate=validate.Length(max=200),
         metadata={"description": "Your own reference for the use."},
     )
-    revision = fields.Integer(
+    revision = whole_number(
         load_default=None,
-        validate=validate.Range(min=1),
         metadata={"description": "Evaluate against this revision."},
     )
-    as_of = fields.AwareDateTime(
+    as_of = Instant(
         load_default=None,
         metadata={"description": "Evaluate against the set in force at this time."},
     )
@@ -118,12 +117,10 @@ class DecisionQuerySchema(PageArgs):
     purpose = fields.String(validate=validate.OneOf([str(p) for p in Purpose]))
     data_category = fields.String(validate=validate.OneOf([str(c) for c in DataCategory]))
     outcome = fields.String(validate=validate.OneOf(evaluation.OUTCOMES))
-    revision = fields.Integer(validate=validate.Range(min=0))
-    organisation_id = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "Auditors only."}
-    )
-    since = fields.AwareDateTime()
-    until = fields.AwareDateTime()
+    revision = whole_number(minimum=0)
+    organisation_id = whole_number(metadata={"description": "Auditors only."})
+    since = Instant()
+    until = Instant()
 
 
 class ImpactSchema(Schema):

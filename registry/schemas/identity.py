@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.identity import OrganisationKind, Role
-from registry.schemas.common import PageArgs
+from registry.schemas.common import PageArgs, whole_number
 
 ROLES = [str(r) for r in Role]
 KINDS = [str(k) for k in OrganisationKind if k != OrganisationKind.REGISTRY]
@@ -49,7 +49,7 @@ class UserSchema(Schema):
 class UserCreateSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     display_name = fields.String(required=True, validate=_name)
-    organisation_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    organisation_id = whole_number(required=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     password = fields.String(
         load_default=None,
@@ -62,7 +62,7 @@ class UserCreateSchema(Schema):
 
 class UserUpdateSchema(Schema):
     display_name = fields.String(validate=_name)
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    organisation_id = whole_number()
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean(
         metadata={"description": "false ends the user's sessions and revokes their tokens."}
@@ -71,7 +71,7 @@ class UserUpdateSchema(Schema):
 
 
 class UserQuerySchema(PageArgs):
-    organisation_id = fields.Integer(validate=validate.Range(min=1))
+    organisation_id = whole_number()
     role = fields.String(validate=validate.OneOf(ROLES))
     active = fields.Boolean()
 
@@ -126,12 +126,11 @@ class TokenCreateSchema(Schema):
         validate=validate.OneOf(ROLES),
         metadata={"description": "Defaults to the owner's role; may not exceed it."},
     )
-    user_id = fields.Integer(
+    user_id = whole_number(
         load_default=None,
-        validate=validate.Range(min=1),
         metadata={"description": "Administrators only: create the token for this user."},
     )
 
 
 class TokenQuerySchema(PageArgs):
-    user_id = fields.Integer(validate=validate.Range(min=1))
+    user_id = whole_number()

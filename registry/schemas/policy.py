@@ -5,8 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.policy import DataCategory, PolicyState, Purpose, VersionStatus
-from registry.schemas.common import PageArgs
+from registry.schemas.common import Instant, PageArgs, whole_number
 from registry.services.catalogue import FIVE_SAFES, SENSITIVE_CATEGORIES, Direction, Kind
+from registry.services.policies import SLUG_MAX_LENGTH
 
 PURPOSES = [str(p) for p in Purpose]
 CATEGORIES = [str(c) for c in DataCategory]
@@ -106,7 +107,8 @@ class PolicySchema(Schema):
 
 class PolicyCreateSchema(Schema):
     slug = fields.String(
-        required=True, validate=[validate.Length(min=3, max=80), validate.Regexp(SLUG_PATTERN)]
+        required=True,
+        validate=[validate.Length(min=3, max=SLUG_MAX_LENGTH), validate.Regexp(SLUG_PATTERN)],
     )
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
@@ -118,7 +120,7 @@ class PolicyCreateSchema(Schema):
         fields.Nested(ConditionInSchema), load_default=list, validate=validate.Length(max=30)
     )
     sensitive_categories = _sensitive
-    effective_from = fields.AwareDateTime(
+    effective_from = Instant(
         load_default=None,
         allow_none=True,
         metadata={
@@ -134,9 +136,8 @@ class VersionCreateSchema(Schema):
         load_default=False,
         metadata={"description": "A retirement: publishing it takes the policy out of the set."},
     )
-    based_on = fields.Integer(
+    based_on = whole_number(
         load_default=None,
-        validate=validate.Range(min=1),
         metadata={"description": "Copy this version (default: the latest)."},
     )
 
@@ -150,7 +151,7 @@ class VersionUpdateSchema(Schema):
         fields.String(validate=validate.OneOf(SENSITIVE_CATEGORIES)),
         validate=validate.Length(max=len(SENSITIVE_CATEGORIES)),
     )
-    effective_from = fields.AwareDateTime(allow_none=True)
+    effective_from = Instant(allow_none=True)
 
 
 class PolicyQuerySchema(PageArgs):
@@ -168,15 +169,18 @@ class VersionQuerySchema(PageArgs):
 
 
 class SetQuerySchema(Schema):
-    revision = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "The set as revision N left it."}
-    )
-    as_of = fields.AwareDateTime(
-        metadata={"description": "What was in force at this time (by effective date)."}
-    )
-    known_at = fields.AwareDateTime(
+    revision = whole_number(metadata={"description": "The set as revision N left it."})
+    as_of = Instant(metadata={"description": "What was in force at this time (by effective date)."})
+    known_at = Instant(
         metadata={"description": "What the registry said at this time (by recording date)."}
     )
+
+
+class SetVersionSchema(VersionSchema):
+    """A version as the set shows it: in force, so without a status."""
+
+    class Meta:
+        exclude = ("status",)
 
 
 class SetPolicySchema(Schema):
@@ -184,13 +188,16 @@ class SetPolicySchema(Schema):
     title = fields.String(required=True)
     purpose = fields.String(required=True)
     data_category = fields.String(required=True)
-    version = fields.Nested(VersionSchema, required=True)
+    version = fields.Nested(SetVersionSchema, required=True)
 
 
 class PolicySetSchema(Schema):
     revision = fields.Integer(required=True, metadata={"description": "0 before the first."})
     revision_recorded_at = fields.DateTime(allow_none=True)
     as_of = fields.DateTime(allow_none=True, metadata={"description": "Present when asked."})
+    known_at = fields.DateTime(
+        metadata={"description": "Present when asked: the set as the registry knew it then."}
+    )
     in_force_since = fields.DateTime(allow_none=True)
     next_change_at = fields.DateTime(
         allow_none=True,
@@ -221,8 +228,7 @@ class RevisionSchema(Schema):
 
 
 class DiffQuerySchema(Schema):
-    against = fields.Integer(
-        validate=validate.Range(min=1),
+    against = whole_number(
         metadata={"description": "The version to compare with (default: the one before)."},
     )
 
@@ -278,8 +284,8 @@ class PublicBenefitSchema(Schema):
 
 
 class SubmitSchema(Schema):
-    panel_id = fields.Integer(required=True, validate=validate.Range(min=1))
-    closes_at = fields.AwareDateTime(
+    panel_id = whole_number(required=True)
+    closes_at = Instant(
         load_default=None, metadata={"description": "Default: the panel's review period."}
     )
     public_benefit = fields.Nested(

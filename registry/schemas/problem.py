@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 
 
 class ProblemSchema(Schema):
+    """RFC 9457 allows extension members: a problem may carry more than these (for
+    example ``current_etag`` on a 412, ``current_status`` on an illegal transition)."""
+
+    class Meta:
+        unknown = INCLUDE
+
     type = fields.String(
         required=True, metadata={"description": "URI reference naming the kind of problem."}
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.review import Choice, Outcome
-from registry.schemas.common import PageArgs
+from registry.schemas.common import PageArgs, whole_number
 from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
 
 _fraction = validate.Range(min=0, max=1)
@@ -40,7 +40,7 @@ class MemberSchema(Schema):
 
 
 class MemberAddSchema(Schema):
-    user_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    user_id = whole_number(required=True)
     term_start = fields.Date(load_default=None, metadata={"description": "Default: today."})
     term_end = fields.Date(load_default=None, allow_none=True)
     chair = fields.Boolean(
@@ -53,12 +53,12 @@ class MemberAddSchema(Schema):
 
 
 class MemberRemoveQuerySchema(Schema):
-    user_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    user_id = whole_number(required=True)
 
 
 class ReviewQuerySchema(PageArgs):
     status = fields.String(validate=validate.OneOf(["open", "closed"]))
-    panel = fields.Integer(validate=validate.Range(min=1))
+    panel = whole_number()
 
 
 class VoteSchema(Schema):

@@ -35,6 +35,9 @@ from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# The audit trail names a version "slug/number" in a 64-character column; numbers run to
+# ten digits, which leaves 53 characters for the slug.
+SLUG_MAX_LENGTH = 53
 # An arbitrary constant naming the lock that serialises set revisions on PostgreSQL.
 SET_LOCK_ID = 0x5345_5452_4556_4953
 EDITABLE_FIELDS = frozenset(
@@ -290,6 +293,8 @@ def create_policy(session: Session, actor: Actor, data: Mapping[str, Any]) -> Po
     slug = data["slug"]
     if not SLUG.match(slug):
         raise InvalidInput("Bad slug.", {"slug": ["Use lower-case letters, digits and hyphens."]})
+    if len(slug) > SLUG_MAX_LENGTH:
+        raise InvalidInput("Bad slug.", {"slug": [f"At most {SLUG_MAX_LENGTH} characters."]})
     if session.execute(select(Policy.id).where(Policy.slug == slug)).first():
         raise Conflict(f"A policy with the slug {slug!r} already exists.")
     _check_conditions(session, data.get("conditions", []))
