@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from flask import Flask, Response, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from registry import config as config_module
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
@@ -21,6 +23,8 @@ from registry.logs import assign_request_id, configure_logging, log_access
 from registry.ratelimit import hit, init_rate_limits
 from registry.security import UNSAFE_METHODS, Permission, init_security, load_identity, requires
 from registry.services import passwords
+
+log = logging.getLogger("registry.db")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = PROJECT_ROOT / "migrations"
@@ -106,9 +110,19 @@ def _alembic_config() -> AlembicConfig:
 
 def _end_session(_error: BaseException | None) -> None:
     """Each request is one transaction: whatever it did not commit is rolled back now,
-    releasing its locks even where the app context outlives the request (tests, CLI)."""
-    db.session.remove()
-    set_write_intent(False)
+    releasing its locks even where the app context outlives the request (tests, CLI).
+
+    The answer is built by now. If the connection died under the request (the database
+    went away), the rollback fails too: the pool has already discarded the connection, so
+    that is logged and the answer, a 503 problem as likely as not, still goes out.
+    """
+    try:
+        db.session.remove()
+    except SQLAlchemyError:
+        log.warning("the request's transaction could not be rolled back", exc_info=True)
+        db.session.registry.clear()
+    finally:
+        set_write_intent(False)
 
 
 def _before() -> None:

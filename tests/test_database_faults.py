@@ -53,3 +53,33 @@ def test_postgres_gone_gives_503_then_recovers(proxied_app: Any) -> None:
     while client.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, "the service did not recover within 30 s"
         time.sleep(0.2)
+
+
+def test_an_answer_survives_its_connection_dying_before_the_rollback(
+    proxied_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection is cut after the answer is built and before the request's
+    transaction ends: the rollback fails, and the answer still goes out (it was a 500
+    with no problem document), and the next request gets a new connection."""
+    app, proxy = proxied_app
+    cut = {"armed": False}
+
+    @app.after_request
+    def cut_the_connection(response: Any) -> Any:
+        if cut["armed"]:
+            cut["armed"] = False
+            proxy.stop()
+        return response
+
+    client = app.test_client()
+    cut["armed"] = True
+    answered = client.get("/api/v1/policies")
+    assert answered.status_code == 200
+    assert answered.get_json() == []
+    assert "could not be rolled back" in caplog.text
+
+    proxy.start()
+    deadline = time.monotonic() + 30
+    while client.get("/api/v1/policies").status_code != 200:
+        assert time.monotonic() < deadline, "the service did not recover within 30 s"
+        time.sleep(0.2)
