@@ -9,7 +9,7 @@ THREADS ?= 1
 POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
 .PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz \
-	openapi lock migrate clean
+	openapi lock migrate clean browser-tools screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,11 +54,11 @@ security: $(VENV)/.dev
 
 pytest: pytest-sqlite pytest-postgres
 
-pytest-sqlite: $(VENV)/.dev
+pytest-sqlite: $(VENV)/.dev browser-tools
 	REGISTRY_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 
 # On PostgreSQL when one answers; with REQUIRE_POSTGRES=1 a missing one fails the run.
-pytest-postgres: $(VENV)/.dev
+pytest-postgres: $(VENV)/.dev browser-tools
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(POSTGRES_URL)" 2>/dev/null; then \
 		REGISTRY_TEST_DB=postgresql REGISTRY_TEST_POSTGRES_URL="$(POSTGRES_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
 	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
@@ -66,6 +66,23 @@ pytest-postgres: $(VENV)/.dev
 	else \
 		echo "PostgreSQL not reachable at $(POSTGRES_URL): the PostgreSQL pass was skipped"; \
 	fi
+
+# Browser tests: Debian's Chromium and axe-core (pinned in package-lock.json). Where they
+# cannot be installed the tests skip and say why; REQUIRE_BROWSER=1 makes that a failure.
+browser-tools: node_modules/.package-lock.json
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core) >/dev/null \
+	    || echo "Chromium could not be installed: the browser tests will be skipped"; \
+	  else echo "Chromium is not installed (apt-get install chromium): the browser tests will be skipped"; fi; }
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
+	else echo "npm is not installed: the browser tests will be skipped"; fi
+
+# Refresh docs/screenshots/ from the browser tests.
+screenshots: $(VENV)/.dev browser-tools
+	REGISTRY_DOCS_SCREENSHOTS=1 REGISTRY_TEST_DB=sqlite $(BIN)/pytest -q tests/browser
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
@@ -94,4 +111,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) instance .mypy_cache .ruff_cache
+	rm -rf $(VENV) instance .mypy_cache .ruff_cache node_modules test-output

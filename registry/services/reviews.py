@@ -206,6 +206,16 @@ def _set_chair(session: Session, actor: Actor, panel: Panel, user_id: int | None
     )
 
 
+def memberships(session: Session, user_id: int | None) -> list[PanelMember]:
+    """A user's terms on every panel, past ones included, by panel and start."""
+    rows = session.execute(
+        select(PanelMember)
+        .where(PanelMember.user_id == user_id)
+        .order_by(PanelMember.panel_id, PanelMember.term_start)
+    )
+    return list(rows.scalars())
+
+
 def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) -> PanelMember:
     """End a member's current (or future) term; past reviews keep counting them. A chair
     whose term ends is no longer the chair."""
