@@ -20,7 +20,7 @@ from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, DateTime, Engine, MetaData, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -106,6 +106,14 @@ def begin_write() -> None:
 def utcnow() -> datetime:
     """The current time, UTC, at the microsecond precision both databases keep."""
     return datetime.now(UTC)
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for plain Core inserts of rows the session never loads back (the
+    ORM's bulk-insert path costs several times the statement itself)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def engine_options(uri: str, settings: dict[str, Any]) -> dict[str, Any]:

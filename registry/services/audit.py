@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
+from registry.db import table_of, utcnow
 from registry.models.audit import AuditEvent, Checkpoint
 from registry.services import chain, merkle
 from registry.services.context import Actor
@@ -137,7 +137,7 @@ def _append(session: Session, pending: list[_Pending]) -> None:
         rows.append(row)
         frontier.append(bytes.fromhex(head))
     # Plain inserts: the log is written, never loaded back into the session.
-    session.execute(insert(AuditEvent), rows)
+    session.execute(insert(table_of(AuditEvent)), rows)
     _issue_checkpoint(session, frontier)
 
 
@@ -156,7 +156,7 @@ def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
         key, size=frontier.size, root_hash=root_hash, issued_at=issued_at
     )
     session.execute(
-        insert(Checkpoint),
+        insert(table_of(Checkpoint)),
         [
             {
                 "size": frontier.size,

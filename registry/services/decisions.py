@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from registry.db import utcnow
+from registry.db import table_of, utcnow
 from registry.errors import NotFound
 from registry.models.decision import Decision
 from registry.models.identity import Organisation, Role
@@ -109,7 +109,7 @@ def record(
         "result_hash": result_hash,
     }
     # A plain insert: the decision is answered from ``document``, not read back.
-    session.execute(insert(Decision), [row])
+    session.execute(insert(table_of(Decision)), [row])
     decision = Decision(**row)
     audit.record(
         session,
