@@ -60,20 +60,25 @@ class Login(MethodView):
     @blp.alt_response(429, response="RateLimited")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Log in with email and password; the session cookie comes back with a CSRF token"""
-        hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
-        hit("RATELIMIT_LOGIN_PER_ACCOUNT", body["email"].strip().lower())
-        try:
-            user = identity.authenticate(
-                current_session(), current_actor(), body["email"], body["password"]
-            )
-        except Unauthenticated:
-            db.session.commit()  # the failed attempt stays on the record
-            raise
-        session.clear()
-        session.permanent = True
-        login_user(user)
-        g.actor = actor_for_user(user)
-        return _me(user)
+        return _me(start_session(body["email"], body["password"]))
+
+
+def start_session(email: str, password: str) -> User:
+    """Log a person in, for the API and the pages alike: rate limits per client address
+    and per account, the password check (a failed attempt stays on the record, and raises
+    Unauthenticated), then a new session."""
+    hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
+    hit("RATELIMIT_LOGIN_PER_ACCOUNT", email.strip().lower())
+    try:
+        user = identity.authenticate(current_session(), current_actor(), email, password)
+    except Unauthenticated:
+        db.session.commit()
+        raise
+    session.clear()
+    session.permanent = True
+    login_user(user)
+    g.actor = actor_for_user(user)
+    return user
 
 
 @blp.route("/auth/logout")

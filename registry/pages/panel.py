@@ -13,11 +13,12 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask import flash, redirect, render_template, request, session, url_for
+from flask_login import logout_user
 from marshmallow import ValidationError
 
 from registry.api.decisions import review_impact
+from registry.api.identity import start_session
 from registry.api.present import version_out
 from registry.api.reviews import close_overdue, review_detail, review_out
 from registry.db import current_session, db, utcnow
@@ -27,7 +28,7 @@ from registry.pages import _safe_next, blp, diffs, existing_id, words
 from registry.ratelimit import hit
 from registry.schemas.identity import LoginSchema
 from registry.schemas.review import ConflictInSchema, VoteSchema
-from registry.security import CsrfFailed, Permission, actor_for_user, current_actor, requires
+from registry.security import CsrfFailed, Permission, current_actor, requires
 from registry.services import identity, policies, reviews
 from registry.services.context import Actor
 from registry.services.reviews import PUBLIC_BENEFIT_QUESTIONS
@@ -64,23 +65,15 @@ def login() -> Any:
         return _login_form(target)
     _check_form_token()
     email = request.form.get("email", "")
-    hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
     try:
         body = LoginSchema().load({"email": email, "password": request.form.get("password", "")})
     except ValidationError:
+        hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
         return _login_form(target, "Enter your email address and your password.", email)
-    hit("RATELIMIT_LOGIN_PER_ACCOUNT", body["email"].strip().lower())
     try:
-        user = identity.authenticate(
-            current_session(), current_actor(), body["email"], body["password"]
-        )
+        user = start_session(body["email"], body["password"])
     except Unauthenticated:
-        db.session.commit()  # the failed attempt stays on the record
         return _login_form(target, LOGIN_FAILED, email)
-    session.clear()
-    session.permanent = True
-    login_user(user)
-    g.actor = actor_for_user(user)
     flash(f"You are logged in as {user.display_name or user.email}.", "success")
     return redirect(target or url_for("pages.panel_home"), code=303)
 

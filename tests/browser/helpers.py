@@ -72,3 +72,12 @@ def fits_narrow_screens(page: Any) -> None:
         assert overflow <= 0, f"{page.url} scrolls sideways by {overflow}px at 320px"
     finally:
         page.set_viewport_size(size)
+
+
+def check(page: Any, axe: Audit, name: str) -> None:
+    """What every page must pass: one h1, no serious or critical axe-core finding, and no
+    sideways scrolling on a phone-width screen; and a screenshot of it."""
+    assert page.locator("h1").count() == 1, f"{name}: not exactly one h1"
+    axe.check(page, name)
+    screenshot(page, axe.backend, name)
+    fits_narrow_screens(page)

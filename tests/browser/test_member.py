@@ -11,7 +11,7 @@ from flask import Flask
 
 from registry.db import db
 from tests import factories as f
-from tests.browser.helpers import Audit, fits_narrow_screens, screenshot
+from tests.browser.helpers import Audit, check, screenshot
 from tests.test_pages import API, Proposal, make_proposal, votes
 
 pytestmark = pytest.mark.browser
@@ -22,13 +22,6 @@ def proposal(app: Flask) -> Proposal:
     made = make_proposal(app)
     db.session.remove()
     return made
-
-
-def check(page: Any, axe: Audit, name: str) -> None:
-    assert page.locator("h1").count() == 1, f"{name}: not exactly one h1"
-    axe.check(page, name)
-    screenshot(page, axe.backend, name)
-    fits_narrow_screens(page)
 
 
 def test_a_member_reads_a_change_votes_changes_the_vote_and_sees_the_outcome(

@@ -11,7 +11,7 @@ from flask import Flask
 
 from registry.db import db
 from tests import factories as f
-from tests.browser.helpers import Audit, fits_narrow_screens, screenshot
+from tests.browser.helpers import Audit, check
 from tests.test_pages import SLUG, seed
 
 pytestmark = pytest.mark.browser
@@ -42,13 +42,6 @@ def history(app: Flask) -> None:
         rationale="Members asked for shorter access and fewer people.",
     )
     db.session.remove()
-
-
-def check(page: Any, axe: Audit, name: str) -> None:
-    assert page.locator("h1").count() == 1, f"{name}: not exactly one h1"
-    axe.check(page, name)
-    screenshot(page, axe.backend, name)
-    fits_narrow_screens(page)
 
 
 def test_a_visitor_browses_the_set_a_history_a_comparison_and_a_past_date(
