@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from registry import config as config_module
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
+from registry.api.base import refuse_nul_characters
 from registry.db import db, init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
@@ -134,6 +135,7 @@ def _before() -> None:
     context = g._get_current_object()
     req = request._get_current_object()  # type: ignore[attr-defined]
     assign_request_id(req.environ, context)
+    refuse_nul_characters(req)
     load_identity()
     if db.session.registry.has():
         db.session.commit()

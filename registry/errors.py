@@ -38,6 +38,15 @@ class DomainError(Exception):
         self.headers: dict[str, str] = {}
 
 
+class NulCharacter(DomainError):
+    status, type, title = 400, "nul-character", "NUL character in the request"
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"The {where} contains the NUL character (U+0000), which no text here may hold."
+        )
+
+
 class Unauthenticated(DomainError):
     status, type, title = 401, "unauthenticated", "Authentication required"
 

@@ -32,7 +32,8 @@ _RETRY_AFTER = {
 GENERAL_PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
     "BadRequest": (
         "The request is malformed: a body that is not JSON or is nested too deeply, "
-        "credentials in the URL, or a session cookie and a bearer token together.",
+        "text with the NUL character, credentials in the URL, or a session cookie and a "
+        "bearer token together.",
         {},
     ),
     "Unauthenticated": ("No valid credentials: log in or send a bearer token.", {}),

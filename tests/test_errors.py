@@ -148,3 +148,32 @@ def test_every_response_carries_a_request_id(client: Any) -> None:
     missing = client.get("/nowhere")
     assert missing.headers["X-Request-ID"]
     assert missing.get_json(force=True)["request_id"] == missing.headers["X-Request-ID"]
+
+
+def test_the_nul_character_is_refused_everywhere_before_any_query(app: Flask) -> None:
+    """PostgreSQL cannot hold U+0000 in text: it was a 500 there (and stored on SQLite).
+    Now it is a 400 problem on both, wherever it comes, with nothing changed."""
+    from tests import factories as f
+
+    admin, _ = f.as_role(app, "admin")
+    auditor, _ = f.as_role(app, "auditor")
+    before = admin.get("/api/v1/organisations").get_json()
+    refused = [
+        admin.post("/api/v1/organisations", json={"name": "Trust\x00", "kind": "icb"}),
+        admin.post("/api/v1/panels", json={"name": "\x00", "quorum": 0.5, "threshold": 0.5}),
+        auditor.get("/api/v1/audit-events?action=%00"),
+        admin.get("/api/v1/policies/care%00x"),
+        app.test_client().post(
+            "/api/v1/auth/login", json={"email": "a\x00@b.org", "password": "x"}
+        ),
+    ]
+    for response in refused:
+        assert_problem(response, 400, "nul-character")
+    # The pages answer with a page, and the same status.
+    page = app.test_client().post("/login", data={"email": "a\x00@b.org", "password": "x"})
+    assert (page.status_code, page.mimetype) == (400, "text/html")
+    assert admin.get("/api/v1/organisations").get_json() == before
+    # The six characters backslash, u, 0, 0, 0, 0 are text like any other.
+    named = admin.post("/api/v1/organisations", json={"name": "Trust \\u0000", "kind": "icb"})
+    assert named.status_code == 201
+    assert named.get_json()["name"] == "Trust \\u0000"

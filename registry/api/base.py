@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -15,7 +16,7 @@ from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.routing import IntegerConverter, Map
 
-from registry.errors import InvalidInput, PreconditionFailed, PreconditionRequired
+from registry.errors import InvalidInput, NulCharacter, PreconditionFailed, PreconditionRequired
 from registry.schemas.common import MAX_ID, MAX_SEQ
 from registry.services.paging import Page
 
@@ -73,6 +74,31 @@ def _depth(value: Any) -> int:
             deepest = max(deepest, depth)
             stack.extend((v, depth + 1) for v in item)
     return deepest
+
+
+# U+0000 as JSON writes it: a backslash that is not itself escaped, then u0000.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def refuse_nul_characters(req: flask.Request) -> None:
+    """Refuse U+0000 anywhere in the path, the query or the body, before any query runs.
+
+    PostgreSQL cannot store it in text (it fails the statement), SQLite would store it,
+    and no slug, name, email or comment needs it: one rule for both databases. Bodies
+    are searched as bytes, for the escape JSON writes it with or the one a form does.
+    """
+    if "\x00" in req.path:
+        raise NulCharacter("path")
+    if "%00" in req.environ.get("QUERY_STRING", ""):
+        raise NulCharacter("query string")
+    if not req.content_length:
+        return
+    data = req.get_data(cache=True)
+    if req.mimetype == "application/x-www-form-urlencoded":
+        if b"%00" in data:
+            raise NulCharacter("form")
+    elif _JSON_NUL.search(data):
+        raise NulCharacter("JSON body")
 
 
 class Blueprint(_Blueprint):  # type: ignore[misc]
