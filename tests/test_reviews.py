@@ -395,3 +395,22 @@ def test_the_chair_records_the_recommendation_while_in_term(setting: Setting) ->
     auditor, _ = f.as_role(s.app, "auditor")
     actions = [e["action"] for e in auditor.get(f"{API}/audit-events?limit=200").get_json()]
     assert actions.count("panel.chair_changed") == 2
+
+
+def test_a_late_vote_is_refused_and_the_close_it_found_is_kept(setting: Setting) -> None:
+    """The first request after the closing time is a vote: it is refused with 409, and
+    the review stays closed, as of its closing time, without anyone reading it first."""
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    for client in s.members[:2]:
+        _vote(client, rid, "endorse")
+    closing = utcnow() - timedelta(seconds=1)
+    db.session.execute(update(Review).where(Review.id == rid).values(closes_at=closing))
+    db.session.commit()
+    problem = assert_problem(_vote(s.members[2], rid, "reject", "Late."), 409)
+    assert problem["outcome"] == "endorsed"
+    db.session.remove()
+    review = db.session.execute(select(Review).where(Review.id == rid)).scalar_one()
+    assert (review.status, review.outcome, review.closed_at) == ("closed", "endorsed", closing)
+    conflict = s.members[3].post(f"{API}/reviews/{rid}/conflicts", json={"reason": "Late too."})
+    assert_problem(conflict, 409)

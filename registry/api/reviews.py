@@ -135,8 +135,9 @@ def review_detail(review: Review, actor: Actor) -> dict[str, Any]:
 
 
 def close_overdue(review_ids: list[int]) -> None:
-    """Reviews past their closing time close when next read (no scheduler needed), in a
-    transaction of their own, committed before the request goes on."""
+    """Reviews past their closing time close when next read or acted on (no scheduler
+    needed), in a transaction of their own, committed before the request goes on: a late
+    vote is refused, and the close it found is kept."""
     if review_ids:
         begin_write()
         reviews.close_due(current_session(), review_ids)
@@ -262,6 +263,7 @@ class MyVote(MethodView):
     @problems(409)
     def put(self, body: dict[str, Any], review_id: int) -> Any:
         """Cast or change your vote (a comment is needed unless you endorse)"""
+        close_overdue([review_id])
         session = current_session()
         actor = current_actor()
         vote, created = reviews.cast_vote(
@@ -280,6 +282,7 @@ class Conflicts(MethodView):
     @problems(409)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Declare a conflict of interest: your vote is recorded but not counted"""
+        close_overdue([review_id])
         return reviews.declare_conflict(
             current_session(), current_actor(), review_id, body["reason"]
         )

@@ -225,6 +225,7 @@ def _first_messages(messages: Mapping[str, Any], wording: Mapping[str, str]) -> 
 def vote(review_id: int) -> Any:
     """Cast or change the member's vote, then come back to the review."""
     existing_id(review_id)
+    close_overdue([review_id])
     form = {
         "choice": request.form.get("choice", ""),
         "comment": request.form.get("comment", ""),
@@ -270,6 +271,7 @@ def vote(review_id: int) -> Any:
 def declare_conflict(review_id: int) -> Any:
     """Declare a conflict of interest: the member's vote is recorded but not counted."""
     existing_id(review_id)
+    close_overdue([review_id])
     form = {"reason": request.form.get("reason", "")}
     try:
         body = ConflictInSchema().load(form)
