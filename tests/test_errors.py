@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
@@ -99,7 +100,14 @@ def test_malformed_json_is_a_400_problem(error_app: Flask) -> None:
 
 def test_deeply_nested_json_is_refused(error_app: Flask) -> None:
     client = error_app.test_client()
-    for depth in (40, 5000):
+    # {"name": [...]} is 1 + depth containers deep: at the limit it reaches the schema.
+    limit = error_app.config["MAX_JSON_DEPTH"]
+    payload = "[" * (limit - 1) + "]" * (limit - 1)
+    at_limit = client.post(
+        "/test/echo", data='{"name": ' + payload + "}", content_type="application/json"
+    )
+    assert_problem(at_limit, 422, "validation-error")
+    for depth in (limit, 5000):
         payload = "[" * depth + "]" * depth
         response = client.post(
             "/test/echo", data='{"name": ' + payload + "}", content_type="application/json"
@@ -177,3 +185,50 @@ def test_the_nul_character_is_refused_everywhere_before_any_query(app: Flask) ->
     named = admin.post("/api/v1/organisations", json={"name": "Trust \\u0000", "kind": "icb"})
     assert named.status_code == 201
     assert named.get_json()["name"] == "Trust \\u0000"
+
+
+def test_the_nul_character_is_refused_however_the_body_is_sent(app: Flask) -> None:
+    """Chunked bodies (no Content-Length), JSON in UTF-16, and forms with the raw byte or
+    in multipart: each was a way past a check of the body's bytes."""
+    from tests import factories as f
+
+    admin, _ = f.as_role(app, "admin")
+    before = admin.get("/api/v1/organisations").get_json()
+    body = json.dumps({"name": "Trust\x00", "kind": "icb"}).encode()
+    chunked = admin.post(
+        "/api/v1/organisations",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert chunked.request.content_length is None
+    assert_problem(chunked, 400, "nul-character")
+    for encoding in ("utf-16", "utf-32-le"):
+        wide = admin.post(
+            "/api/v1/organisations",
+            data=json.dumps({"name": "Trust\x00", "kind": "icb"}).encode(encoding),
+            content_type="application/json",
+        )
+        problem = assert_problem(wide, 400)
+        assert "UTF-8" in json.dumps(problem["errors"])
+    login = {"email": "a@b.org", "password": "x", "csrf_token": "t"}
+    for form in (
+        {**login, "email": b"a\x00@b.org"},  # the raw byte, not %00
+        {**login, "password": "x\x00"},
+    ):
+        raw = "&".join(
+            f"{key}={value.decode('latin-1') if isinstance(value, bytes) else value}"
+            for key, value in form.items()
+        ).encode("latin-1")
+        page = app.test_client().post(
+            "/login", data=raw, content_type="application/x-www-form-urlencoded"
+        )
+        assert page.status_code == 400
+    multipart = app.test_client().post(
+        "/login",
+        data={**login, "email": "a\x00@b.org"},
+        content_type="multipart/form-data",
+    )
+    assert multipart.status_code == 400
+    assert admin.get("/api/v1/organisations").get_json() == before

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -45,60 +44,67 @@ CONVERTERS = {"id": IdConverter, "seq": SeqConverter}
 
 
 class RegistryParser(FlaskParser):
-    """webargs' parser, refusing JSON nested deeper than the configured limit."""
+    """webargs' parser: JSON bodies are UTF-8 (RFC 8259), nested no deeper than the
+    configured limit, and hold no NUL character in any key or string."""
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
             return super()._raw_load_json(req)
         data = req.get_data(cache=True)
+        encoding = json.detect_encoding(data)  # what json.loads would otherwise accept
+        if encoding not in ("utf-8", "utf-8-sig"):
+            abort(400, messages={"json": [f"The JSON body is {encoding.upper()}, not UTF-8."]})
         try:
-            value = json.loads(data)
+            value = json.loads(data.decode(encoding))
         except RecursionError:
             abort(400, messages={"json": ["The JSON body is nested too deeply."]})
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:  # UnicodeDecodeError included
             abort(400, messages={"json": ["The body is not valid JSON."]})
-        if _depth(value) > current_app.config["MAX_JSON_DEPTH"]:
-            abort(400, messages={"json": ["The JSON body is nested too deeply."]})
+        _inspect(value, current_app.config["MAX_JSON_DEPTH"])
         return value
 
 
-def _depth(value: Any) -> int:
-    deepest = 0
+def _inspect(value: Any, max_depth: int) -> None:
+    """Walk a parsed JSON value once: refuse nesting beyond ``max_depth`` and U+0000."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise NulCharacter("JSON body")
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                abort(400, messages={"json": ["The JSON body is nested too deeply."]})
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
-# U+0000 as JSON writes it: a backslash that is not itself escaped, then u0000.
-_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def _holds_nul(pairs: Any) -> bool:
+    return any("\x00" in key or "\x00" in str(value) for key, value in pairs)
 
 
 def refuse_nul_characters(req: flask.Request) -> None:
-    """Refuse U+0000 anywhere in the path, the query or the body, before any query runs.
+    """Refuse U+0000 in the path, the query or a form, before any query runs.
 
     PostgreSQL cannot store it in text (it fails the statement), SQLite would store it,
-    and no slug, name, email or comment needs it: one rule for both databases. Bodies
-    are searched as bytes, for the escape JSON writes it with or the one a form does.
+    and no slug, name, email or comment needs it: one rule for both databases. Forms are
+    searched once decoded, however they were sent; JSON bodies when they are parsed
+    (``RegistryParser``), which is before any view reads them.
     """
     if "\x00" in req.path:
         raise NulCharacter("path")
-    if "%00" in req.environ.get("QUERY_STRING", ""):
+    if _holds_nul(req.args.items(multi=True)):
         raise NulCharacter("query string")
-    if not req.content_length:
-        return
-    data = req.get_data(cache=True)
-    if req.mimetype == "application/x-www-form-urlencoded":
-        if b"%00" in data:
-            raise NulCharacter("form")
-    elif _JSON_NUL.search(data):
-        raise NulCharacter("JSON body")
+    if req.mimetype in _FORMS and (
+        _holds_nul(req.form.items(multi=True))
+        or any("\x00" in (upload.filename or "") for upload in req.files.values())
+    ):
+        raise NulCharacter("form")
 
 
 class Blueprint(_Blueprint):  # type: ignore[misc]
