@@ -397,6 +397,70 @@ def test_the_chair_records_the_recommendation_while_in_term(setting: Setting) ->
     assert actions.count("panel.chair_changed") == 2
 
 
+def test_a_chair_acts_only_while_serving_on_the_panel(setting: Setting) -> None:
+    """Named with a term not yet begun or already over: refused. A chair whose term runs
+    out by date, or who is deactivated, stays named but does not act (nor, deactivated,
+    count towards quorum); an earlier term of theirs is never marked chair."""
+    s = setting
+    members_url = f"{API}/panels/{s.panel_id}/members"
+    chair_client, chair = f.as_role(s.app, "panel_member")
+    today = date.today()
+    for term in (
+        {"term_start": (today + timedelta(days=1)).isoformat()},
+        {"term_start": "2020-01-01", "term_end": "2021-01-01"},
+    ):
+        refused = s.admin.post(members_url, json={"user_id": chair.id, "chair": True, **term})
+        assert "chair" in assert_problem(refused, 422)["errors"]
+    assert s.admin.get(f"{API}/panels/{s.panel_id}").get_json()["chair_id"] is None
+    # An earlier term, then a current one as chair: only the current term is marked.
+    past = {"term_start": "2020-01-01", "term_end": "2021-01-01"}
+    assert s.admin.post(members_url, json={"user_id": chair.id, **past}).status_code == 201
+    assert s.admin.post(members_url, json={"user_id": chair.id, "chair": True}).status_code == 201
+    terms = [m for m in s.editor.get(members_url).get_json() if m["user_id"] == chair.id]
+    assert [(m["term_start"], m["chair"]) for m in terms] == [
+        ("2020-01-01", False),
+        (today.isoformat(), True),
+    ]
+
+    rid = _submit(s).get_json()["id"]
+    for client in s.members[:2]:
+        _vote(client, rid, "endorse")
+    s.editor.post(f"{API}/reviews/{rid}/close", json={})
+    url = f"{API}/reviews/{rid}/recommendation"
+    assert chair_client.put(url, json={"recommendation": "Publish."}).status_code == 200
+    # The term runs out by date: no one ended it, so the chair is still named.
+    db.session.execute(
+        update(PanelMember)
+        .where(PanelMember.user_id == chair.id, PanelMember.term_start == today)
+        .values(term_end=today - timedelta(days=1))
+    )
+    db.session.commit()
+    assert s.admin.get(f"{API}/panels/{s.panel_id}").get_json()["chair_id"] == chair.id
+    assert not any(m["chair"] for m in s.editor.get(members_url).get_json())
+    assert_problem(chair_client.put(url, json={"recommendation": "Still me?"}), 403)
+    # Back in term, then deactivated: named, in term, but neither chair nor counted.
+    db.session.execute(
+        update(PanelMember)
+        .where(PanelMember.user_id == chair.id, PanelMember.term_start == today)
+        .values(term_end=None)
+    )
+    db.session.commit()
+    chair_id = chair.id
+    assert [m["chair"] for m in s.editor.get(members_url).get_json()].count(True) == 1
+    assert s.admin.patch(f"{API}/users/{chair_id}", json={"active": False}).status_code == 200
+    listed = [m for m in s.editor.get(members_url).get_json() if m["user_id"] == chair_id]
+    assert [(m["current"], m["chair"]) for m in listed] == [(False, False), (False, False)]
+    assert s.editor.post(f"{API}/policies", json=f.policy_body("trials")).status_code == 201
+    next_review = s.editor.post(
+        f"{API}/policies/trials/versions/1/submit",
+        json={"panel_id": s.panel_id, "public_benefit": f.ASSESSMENT},
+    )
+    assert next_review.status_code == 201, next_review.get_json()
+    s.editor.post(f"{API}/reviews/{next_review.get_json()['id']}/close", json={})
+    closed = s.editor.get(f"{API}/reviews/{next_review.get_json()['id']}").get_json()
+    assert closed["tally"]["eligible"] == len(s.member_users)  # the four, not the chair
+
+
 def test_a_late_vote_is_refused_and_the_close_it_found_is_kept(setting: Setting) -> None:
     """The first request after the closing time is a vote: it is refused with 409, and
     the review stays closed, as of its closing time, without anyone reading it first."""

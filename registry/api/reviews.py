@@ -145,13 +145,14 @@ def close_overdue(review_ids: list[int]) -> None:
 
 
 def _member_out(member: Any) -> dict[str, Any]:
+    serving = member.serving(utcnow().date())
     return {
         "user_id": member.user_id,
         "display_name": member.user.display_name,
         "term_start": member.term_start,
         "term_end": member.term_end,
-        "current": member.in_term(utcnow().date()),
-        "chair": member.panel.chair_id == member.user_id,
+        "current": serving,
+        "chair": serving and member.panel.chair_id == member.user_id,
     }
 
 

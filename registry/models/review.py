@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import Base, utcnow
-from registry.models.identity import User
+from registry.models.identity import Role, User
 from registry.models.policy import PolicyVersion
 
 
@@ -63,6 +63,11 @@ class PanelMember(Base):
 
     def in_term(self, day: date) -> bool:
         return self.term_start <= day and (self.term_end is None or day <= self.term_end)
+
+    def serving(self, day: date) -> bool:
+        """On the panel that day: in the term, and still an active user with the panel
+        role (a member demoted or deactivated mid-term no longer serves)."""
+        return self.in_term(day) and self.user.active and self.user.role == Role.PANEL_MEMBER
 
 
 class Review(Base):

@@ -121,7 +121,7 @@ def panel_home() -> Any:
             {"panel": reviews.get_panel(session, member.panel_id), "current": False, "terms": []},
         )
         entry["terms"].append(member)
-        entry["current"] = entry["current"] or member.in_term(today)
+        entry["current"] = entry["current"] or member.serving(today)
     open_reviews, closed_reviews = [], []
     for panel_id, entry in panels.items():
         page = reviews.list_reviews(
@@ -173,7 +173,7 @@ def _review_page(
         in_force = version_out(current)
     today = utcnow().date()
     member = any(
-        m.user_id == actor.user_id and m.in_term(today)
+        m.user_id == actor.user_id and m.serving(today)
         for m in reviews.members(session, review.panel_id)
     )
     author = review.version.author_id == actor.user_id

@@ -26,7 +26,15 @@ class PanelSchema(Schema):
         metadata={"description": "Fraction of counted, non-abstaining votes that must endorse."},
     )
     default_review_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
-    chair_id = fields.Integer(dump_only=True, allow_none=True)
+    chair_id = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": "The member named chair. They act as chair (and are marked so in "
+            "the member list) only while they serve: in their term, active, with the "
+            "panel_member role."
+        },
+    )
     created_at = fields.DateTime(dump_only=True)
 
 
@@ -35,8 +43,11 @@ class MemberSchema(Schema):
     display_name = fields.String(required=True)
     term_start = fields.Date(required=True)
     term_end = fields.Date(allow_none=True)
-    current = fields.Boolean(required=True)
-    chair = fields.Boolean(required=True)
+    current = fields.Boolean(
+        required=True,
+        metadata={"description": "Serving today: in this term, active, a panel_member."},
+    )
+    chair = fields.Boolean(required=True, metadata={"description": "The acting chair."})
 
 
 class MemberAddSchema(Schema):
@@ -47,7 +58,8 @@ class MemberAddSchema(Schema):
         load_default=False,
         metadata={
             "description": "Make this member the panel's chair, who may record its "
-            "recommendation (the previous chair, if any, stops being chair)."
+            "recommendation (the previous chair, if any, stops being chair). The term "
+            "must be current (422 otherwise)."
         },
     )
 

@@ -140,7 +140,7 @@ def members(session: Session, panel_id: int, *, current_only: bool = False) -> l
     )
     if current_only:
         today = utcnow().date()
-        return [m for m in rows if m.in_term(today)]
+        return [m for m in rows if m.serving(today)]
     return list(rows)
 
 
@@ -163,9 +163,15 @@ def add_member(
         raise InvalidInput(
             "Not a panel member.", {"user_id": ["The user's role must be panel_member."]}
         )
-    start = term_start or utcnow().date()
+    today = utcnow().date()
+    start = term_start or today
     if term_end is not None and term_end < start:
         raise InvalidInput("The term ends before it starts.", {"term_end": ["Before term_start."]})
+    if chair and not (start <= today and (term_end is None or today <= term_end)):
+        raise InvalidInput(
+            "Only a member serving now can be chair.",
+            {"chair": ["The term must have started and not ended."]},
+        )
     for existing in members(session, panel.id):
         if existing.user_id == user_id and (
             existing.term_end is None or existing.term_end >= start
@@ -189,6 +195,19 @@ def add_member(
     if chair:
         _set_chair(session, actor, panel, user_id)
     return member
+
+
+def acting_chair(session: Session, panel: Panel, day: date) -> int | None:
+    """The panel's chair if they serve on it that day. A chair whose term has run out, or
+    who was demoted or deactivated, stays named (until replaced) but does not act."""
+    if panel.chair_id is None:
+        return None
+    rows = session.execute(
+        select(PanelMember).where(
+            PanelMember.panel_id == panel.id, PanelMember.user_id == panel.chair_id
+        )
+    ).scalars()
+    return panel.chair_id if any(m.serving(day) for m in rows) else None
 
 
 def _set_chair(session: Session, actor: Actor, panel: Panel, user_id: int | None) -> None:
@@ -383,7 +402,7 @@ def conflicts(session: Session, review_id: int) -> list[ConflictOfInterest]:
 
 def _current_term(session: Session, review: Review, user_id: int, at: datetime) -> bool:
     day = at.date()
-    return any(m.user_id == user_id and m.in_term(day) for m in members(session, review.panel_id))
+    return any(m.user_id == user_id and m.serving(day) for m in members(session, review.panel_id))
 
 
 def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
@@ -393,7 +412,7 @@ def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
     return {
         m.user_id
         for m in members(session, review.panel_id)
-        if m.in_term(day) and m.user_id != review.version.author_id and m.user_id not in conflicted
+        if m.serving(day) and m.user_id != review.version.author_id and m.user_id not in conflicted
     }
 
 
@@ -562,7 +581,9 @@ def close_due(session: Session, review_ids: Iterable[int]) -> None:
 def record_recommendation(session: Session, actor: Actor, review_id: int, text: str) -> Review:
     """The panel's written recommendation: by an editor, an administrator or the chair."""
     review = get_review(session, review_id, for_update=True)
-    if actor.role not in (Role.EDITOR, Role.ADMIN) and actor.user_id != review.panel.chair_id:
+    chair = actor.role == Role.PANEL_MEMBER and actor.user_id is not None
+    chair = chair and actor.user_id == acting_chair(session, review.panel, utcnow().date())
+    if actor.role not in (Role.EDITOR, Role.ADMIN) and not chair:
         raise Forbidden(
             "Only editors, administrators or the panel's chair record the recommendation."
         )
