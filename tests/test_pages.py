@@ -259,6 +259,9 @@ def test_the_change_log_pages(app: Flask) -> None:
     assert "Revision 27" in first and "Revision 8:" in first and "Revision 7:" not in first
     second = html(client.get("/changes?before=8"))
     assert "Revision 7:" in second and "Older changes" not in second
+    # Superscript two is a digit to str.isdigit but not to int(): it was a 500.
+    for odd in ("%C2%B2", "%D9%A3", "0", "-1"):
+        assert "Revision 27" in html(client.get(f"/changes?before={odd}"))
 
 
 def test_the_audit_page(app: Flask) -> None:
@@ -288,6 +291,9 @@ def test_unknown_things_are_html_pages_and_the_api_keeps_problems(app: Flask) ->
     html(client.get(f"/policies/{SLUG}/versions/{2**40}"), 404)
     html(client.get(f"/policies/{SLUG}/compare?from=1&to=9"), 404)
     assert "Choose two versions" in html(client.get(f"/policies/{SLUG}/compare?from=x"), 400)
+    for odd in ("%C2%B2", "%D9%A3"):
+        url = f"/policies/{SLUG}/compare?from={odd}&to=1"
+        assert "Choose two versions" in html(client.get(url), 400)
     api = client.get(f"{API}/policies/no-such-policy")
     assert api.status_code == 404 and api.mimetype == "application/problem+json"
 

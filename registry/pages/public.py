@@ -151,11 +151,20 @@ def policy_version(slug: str, number: int) -> Any:
     )
 
 
-def _version_number(name: str) -> int:
+def _whole_number(name: str, below: int) -> int | None:
+    """A query argument of ASCII digits from 1 to ``below - 1``, else None ("²" and "٣"
+    are digits to ``str.isdigit``; only the first is refused by ``int``)."""
     raw = request.args.get(name, "").strip()
-    if not raw.isdigit() or not 0 < int(raw) < 1_000_000:
-        abort(400, description="Choose two versions to compare, by their numbers.")
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < below:
+        return None
     return int(raw)
+
+
+def _version_number(name: str) -> int:
+    number = _whole_number(name, 1_000_000)
+    if number is None:
+        abort(400, description="Choose two versions to compare, by their numbers.")
+    return number
 
 
 @blp.route("/policies/<string:slug>/compare")
@@ -187,8 +196,7 @@ def policy_compare(slug: str) -> Any:
 def change_log() -> Any:
     """Every revision of the set, newest first, with the review behind each change."""
     session = current_session()
-    before = request.args.get("before", "").strip()
-    after = int(before) if before.isdigit() and int(before) < 1_000_000_000 else None
+    after = _whole_number("before", 1_000_000_000)
     page: Page[SetRevision] = keyset_page(
         session,
         select(SetRevision),
