@@ -155,7 +155,7 @@ def _whole_number(name: str, below: int) -> int | None:
     """A query argument of ASCII digits from 1 to ``below - 1``, else None ("²" and "٣"
     are digits to ``str.isdigit``; only the first is refused by ``int``)."""
     raw = request.args.get(name, "").strip()
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < below:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 12) or not 0 < int(raw) < below:
         return None
     return int(raw)
 
