@@ -478,3 +478,27 @@ def test_a_late_vote_is_refused_and_the_close_it_found_is_kept(setting: Setting)
     assert (review.status, review.outcome, review.closed_at) == ("closed", "endorsed", closing)
     conflict = s.members[3].post(f"{API}/reviews/{rid}/conflicts", json={"reason": "Late too."})
     assert_problem(conflict, 409)
+
+
+def test_a_review_past_its_time_is_counted_with_those_who_served_then(setting: Setting) -> None:
+    """Reviews close when next touched. A change to who serves (deactivating or demoting
+    a voter, ending a term) closes every review whose time has passed first, so the
+    outcome is the one at the closing time, whatever happens before anyone reads it."""
+    s = setting
+    rid = _submit(s).get_json()["id"]
+    for client in s.members[:2]:
+        _vote(client, rid, "endorse")
+    db.session.execute(
+        update(Review).where(Review.id == rid).values(closes_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    voters = [user.id for user in s.member_users[:2]]
+    first = s.admin.patch(f"{API}/users/{voters[0]}", json={"active": False})
+    assert first.status_code == 200
+    assert s.admin.patch(f"{API}/users/{voters[1]}", json={"role": "reader"}).status_code == 200
+    ended = s.admin.delete(f"{API}/panels/{s.panel_id}/members?user_id={s.member_users[2].id}")
+    assert ended.status_code == 200
+    review = s.editor.get(f"{API}/reviews/{rid}").get_json()
+    assert (review["status"], review["outcome"]) == ("closed", "endorsed")
+    assert review["tally"]["eligible"] == 4
+    assert s.editor.post(f"{API}/policies/research-data/versions/1/publish").status_code == 200

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from registry.models.identity import ApiToken, Organisation, OrganisationKind, Role, User
-from registry.services import audit, passwords
+from registry.services import audit, passwords, reviews
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
 
@@ -205,6 +205,8 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict[str,
         changes.get("active") is False or ("role" in changes and changes["role"] != user.role)
     ):
         raise Forbidden("Administrators cannot deactivate themselves or change their own role.")
+    if any(key in changes and changes[key] != getattr(user, key) for key in ("role", "active")):
+        reviews.close_all_due(session)  # counted with those who served at their close
     if "organisation_id" in changes:
         get_organisation(session, changes["organisation_id"])
         user.organisation_id = changes["organisation_id"]

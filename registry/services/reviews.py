@@ -156,6 +156,7 @@ def add_member(
     """Give a panel member a term on a panel (one current term per person and panel), and
     with ``chair`` make them its chair (who may record the panel's recommendation)."""
     panel = get_panel(session, panel_id)
+    close_all_due(session)
     user = session.get(User, user_id)
     if user is None or not user.active:
         raise InvalidInput("No such active user.", {"user_id": [f"No active user {user_id}."]})
@@ -239,6 +240,7 @@ def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) 
     """End a member's current (or future) term; past reviews keep counting them. A chair
     whose term ends is no longer the chair."""
     panel = get_panel(session, panel_id)
+    close_all_due(session)
     today = utcnow().date()
     current = [
         m
@@ -576,6 +578,12 @@ def close_due(session: Session, review_ids: Iterable[int]) -> None:
         review = get_review(session, review_id, for_update=True)
         if due(review):
             close(session, CLOCK, review, recommendation=None)
+
+
+def close_all_due(session: Session) -> None:
+    """Before a change to who serves (a term, a user's role or active flag): a review
+    whose time has passed is counted with the members who served when it closed."""
+    close_due(session, due_review_ids(session))
 
 
 def record_recommendation(session: Session, actor: Actor, review_id: int, text: str) -> Review:
