@@ -98,7 +98,8 @@ def refuse_nul_characters(req: flask.Request) -> None:
     """
     if "\x00" in req.path:
         raise NulCharacter("path")
-    if _holds_nul(req.args.items(multi=True)):
+    query = req.environ.get("QUERY_STRING", "")
+    if "%00" in query or "\x00" in query:  # the only ways a decoded argument holds one
         raise NulCharacter("query string")
     if req.mimetype in _FORMS and (
         _holds_nul(req.form.items(multi=True))
