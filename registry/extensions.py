@@ -31,9 +31,9 @@ _RETRY_AFTER = {
 # Named problem responses: those any request may meet, and a few that views declare.
 GENERAL_PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
     "BadRequest": (
-        "The request is malformed: a body that is not JSON or is nested too deeply, "
-        "text with the NUL character, credentials in the URL, or a session cookie and a "
-        "bearer token together.",
+        "The request is malformed: a body that is not UTF-8 JSON or is nested too deeply, "
+        "text with the NUL character or a lone surrogate, credentials in the URL, or a "
+        "session cookie and a bearer token together.",
         {},
     ),
     "Unauthenticated": ("No valid credentials: log in or send a bearer token.", {}),

@@ -187,6 +187,32 @@ def test_the_nul_character_is_refused_everywhere_before_any_query(app: Flask) ->
     assert named.get_json()["name"] == "Trust \\u0000"
 
 
+def test_a_lone_surrogate_is_refused_and_a_pair_is_text(app: Flask) -> None:
+    """JSON can escape half of a UTF-16 pair alone; no database can store it (it was a 500
+    at login). Both halves together are one character like any other."""
+    from tests import factories as f
+
+    admin, _ = f.as_role(app, "admin")
+    before = admin.get("/api/v1/organisations").get_json()
+    for raw in (b'{"name": "Trust \\ud800", "kind": "icb"}', b'{"\\udfff": 1}'):
+        refused = admin.post("/api/v1/organisations", data=raw, content_type="application/json")
+        assert "surrogate" in json.dumps(assert_problem(refused, 400)["errors"])
+    login = app.test_client().post(
+        "/api/v1/auth/login",
+        data=b'{"email": "a\\udc00@b.org", "password": "x"}',
+        content_type="application/json",
+    )
+    assert_problem(login, 400)
+    assert admin.get("/api/v1/organisations").get_json() == before
+    paired = admin.post(
+        "/api/v1/organisations",
+        data=b'{"name": "Trust \\ud83c\\udfe5", "kind": "icb"}',
+        content_type="application/json",
+    )
+    assert paired.status_code == 201
+    assert paired.get_json()["name"] == "Trust \U0001f3e5"
+
+
 def test_the_nul_character_is_refused_however_the_body_is_sent(app: Flask) -> None:
     """Chunked bodies (no Content-Length), JSON in UTF-16, and forms with the raw byte or
     in multipart: each was a way past a check of the body's bytes."""

@@ -45,7 +45,8 @@ CONVERTERS = {"id": IdConverter, "seq": SeqConverter}
 
 class RegistryParser(FlaskParser):
     """webargs' parser: JSON bodies are UTF-8 (RFC 8259), nested no deeper than the
-    configured limit, and hold no NUL character in any key or string."""
+    configured limit, and every key and string is text a database can store: no NUL
+    character, no lone surrogate (JSON's escapes can spell both)."""
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
@@ -64,14 +65,23 @@ class RegistryParser(FlaskParser):
         return value
 
 
+_LONE_SURROGATE = (
+    "A string holds a lone surrogate (an escape from \\ud800 to \\udfff without its pair), "
+    "which is not text."
+)
+
+
 def _inspect(value: Any, max_depth: int) -> None:
-    """Walk a parsed JSON value once: refuse nesting beyond ``max_depth`` and U+0000."""
+    """Walk a parsed JSON value once: refuse nesting beyond ``max_depth``, U+0000 and
+    lone surrogates."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise NulCharacter("JSON body")
+            if not item.isascii() and not _encodable(item):
+                abort(400, messages={"json": [_LONE_SURROGATE]})
         elif isinstance(item, dict | list):
             if depth > max_depth:
                 abort(400, messages={"json": ["The JSON body is nested too deeply."]})
@@ -79,6 +89,14 @@ def _inspect(value: Any, max_depth: int) -> None:
                 stack.extend((key, depth) for key in item)
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
