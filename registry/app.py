@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from registry import config as config_module
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
 from registry.api.base import refuse_nul_characters
-from registry.db import db, init_db, set_write_intent
+from registry.db import db, init_db, is_postgres, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
 from registry.keys import load_signing_key
@@ -140,7 +140,7 @@ def _before() -> None:
     assign_request_id(req.environ, context)
     refuse_nul_characters(req)
     load_identity()
-    if db.session.registry.has() and db.engine.dialect.name == "sqlite":
+    if db.session.registry.has() and not is_postgres():
         db.session.commit()
     writes = req.method in UNSAFE_METHODS
     set_write_intent(writes)

@@ -172,10 +172,7 @@ def _review_page(
         )
         in_force = version_out(current)
     today = utcnow().date()
-    member = any(
-        m.user_id == actor.user_id and m.serving(today)
-        for m in reviews.members(session, review.panel_id)
-    )
+    member = reviews.serves(session, review.panel_id, actor.user_id, today)
     author = review.version.author_id == actor.user_id
     is_open = review.status == "open"
     diff = detail["diff"]

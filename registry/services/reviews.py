@@ -168,7 +168,8 @@ def add_member(
     start = term_start or today
     if term_end is not None and term_end < start:
         raise InvalidInput("The term ends before it starts.", {"term_end": ["Before term_start."]})
-    if chair and not (start <= today and (term_end is None or today <= term_end)):
+    member = PanelMember(panel_id=panel.id, user_id=user_id, term_start=start, term_end=term_end)
+    if chair and not member.in_term(today):
         raise InvalidInput(
             "Only a member serving now can be chair.",
             {"chair": ["The term must have started and not ended."]},
@@ -178,7 +179,6 @@ def add_member(
             existing.term_end is None or existing.term_end >= start
         ):
             raise Conflict("The user already has a term on this panel.")
-    member = PanelMember(panel_id=panel.id, user_id=user_id, term_start=start, term_end=term_end)
     session.add(member)
     session.flush()
     audit.record(
@@ -198,17 +198,21 @@ def add_member(
     return member
 
 
-def acting_chair(session: Session, panel: Panel, day: date) -> int | None:
-    """The panel's chair if they serve on it that day. A chair whose term has run out, or
-    who was demoted or deactivated, stays named (until replaced) but does not act."""
-    if panel.chair_id is None:
-        return None
-    rows = session.execute(
-        select(PanelMember).where(
-            PanelMember.panel_id == panel.id, PanelMember.user_id == panel.chair_id
-        )
+def serves(session: Session, panel_id: int, user_id: int | None, day: date) -> bool:
+    """Whether the user serves on the panel that day (``PanelMember.serving``)."""
+    if user_id is None:
+        return False
+    terms = session.execute(
+        select(PanelMember).where(PanelMember.panel_id == panel_id, PanelMember.user_id == user_id)
     ).scalars()
-    return panel.chair_id if any(m.serving(day) for m in rows) else None
+    return any(term.serving(day) for term in terms)
+
+
+def acts_as_chair(session: Session, panel: Panel, user_id: int | None, day: date) -> bool:
+    """Whether the user is the panel's chair and serves on it that day. A chair whose term
+    has run out, or who was demoted or deactivated, stays named (until replaced) but does
+    not act."""
+    return user_id == panel.chair_id and serves(session, panel.id, user_id, day)
 
 
 def _set_chair(session: Session, actor: Actor, panel: Panel, user_id: int | None) -> None:
@@ -402,11 +406,6 @@ def conflicts(session: Session, review_id: int) -> list[ConflictOfInterest]:
     )
 
 
-def _current_term(session: Session, review: Review, user_id: int, at: datetime) -> bool:
-    day = at.date()
-    return any(m.user_id == user_id and m.serving(day) for m in members(session, review.panel_id))
-
-
 def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
     """Members whose vote counts at ``at``: in their term, not the author, not conflicted."""
     day = at.date()
@@ -442,7 +441,7 @@ def cast_vote(
     _require_open(session, review)
     now = utcnow()
     user_id = actor.user_id
-    if user_id is None or not _current_term(session, review, user_id, now):
+    if not serves(session, review.panel_id, user_id, now.date()):
         raise Forbidden("Only members of this review's panel, within their term, can vote.")
     if user_id == review.version.author_id:
         raise Forbidden("The author of a change cannot vote on it.")
@@ -486,7 +485,7 @@ def declare_conflict(
     """A member declares a conflict: their vote is still recorded, but never counted."""
     review = get_review(session, review_id, for_update=True)
     _require_open(session, review)
-    if actor.user_id is None or not _current_term(session, review, actor.user_id, utcnow()):
+    if not serves(session, review.panel_id, actor.user_id, utcnow().date()):
         raise Forbidden("Only members of this review's panel can declare a conflict on it.")
     if not reason.strip():
         raise InvalidInput("Say why.", {"reason": ["Give the reason for the conflict."]})
@@ -589,9 +588,10 @@ def close_all_due(session: Session) -> None:
 def record_recommendation(session: Session, actor: Actor, review_id: int, text: str) -> Review:
     """The panel's written recommendation: by an editor, an administrator or the chair."""
     review = get_review(session, review_id, for_update=True)
-    chair = actor.role == Role.PANEL_MEMBER and actor.user_id is not None
-    chair = chair and actor.user_id == acting_chair(session, review.panel, utcnow().date())
-    if actor.role not in (Role.EDITOR, Role.ADMIN) and not chair:
+    if actor.role not in (Role.EDITOR, Role.ADMIN) and not (
+        actor.role == Role.PANEL_MEMBER
+        and acts_as_chair(session, review.panel, actor.user_id, utcnow().date())
+    ):
         raise Forbidden(
             "Only editors, administrators or the panel's chair record the recommendation."
         )
