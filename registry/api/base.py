@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -102,8 +102,8 @@ def _encodable(text: str) -> bool:
 _FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
-def _holds_nul(pairs: Any) -> bool:
-    return any("\x00" in key or "\x00" in str(value) for key, value in pairs)
+def _holds_nul(pairs: Iterable[tuple[str, str]]) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in pairs)
 
 
 def refuse_nul_characters(req: flask.Request) -> None:
