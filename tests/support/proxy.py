@@ -1,4 +1,4 @@
-"""A TCP proxy a test can cut and restore, to take a database away from a live app."""
+"""A TCP proxy a test can cut, hang and restore, to take a database away from a live app."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ import threading
 
 
 class Proxy:
-    """Forward 127.0.0.1:<port> to ``target``; ``stop()`` drops every connection."""
+    """Forward 127.0.0.1:<port> to ``target``.
+
+    ``stop()`` drops every connection and refuses new ones: the database refuses.
+    ``hang()`` keeps every connection open and accepts new ones, but forwards nothing
+    either way until ``resume()``: the database is there as far as TCP can tell (this
+    host's kernel acknowledges every byte) and never answers, like a server that froze
+    or a network that swallows packets after the handshake.
+    """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -19,6 +26,8 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._forwarding = threading.Event()
+        self._forwarding.set()
 
     def start(self) -> None:
         listener = socket.socket()
@@ -26,7 +35,16 @@ class Proxy:
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self._listener = listener
+        self._forwarding.set()
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def hang(self) -> None:
+        """Keep connections open and accept new ones; forward nothing."""
+        self._forwarding.clear()
+
+    def resume(self) -> None:
+        """Forward again, on the connections held open and on new ones."""
+        self._forwarding.set()
 
     def stop(self) -> None:
         with self._lock:
@@ -40,6 +58,8 @@ class Proxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
             self._sockets.clear()
+        # Pipes held by a hang wake up, find their sockets closed, and end.
+        self._forwarding.set()
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
@@ -49,6 +69,7 @@ class Proxy:
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)
             except OSError:
                 client.close()
                 continue
@@ -57,10 +78,12 @@ class Proxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                # Read, then hold what was read while hung: the sender's kernel sees its
+                # bytes acknowledged and nothing comes back.
+                self._forwarding.wait()
                 sink.sendall(data)
         except OSError:
             pass
