@@ -18,11 +18,25 @@ ENV_PREFIX = "REGISTRY_"
 DEFAULTS: dict[str, Any] = {
     # Database. None means the embedded SQLite file under the instance folder.
     "SQLALCHEMY_DATABASE_URI": None,
+    # PostgreSQL's bounds, so that a database that refuses, stalls or stops answering is
+    # a 503 within 15 s and never a hung worker. Each is below the next, and the last below
+    # gunicorn's timeout (30 s, `make run`): a lock wait ends first (10 s), a statement
+    # next (12 s), then the client's own wait for any answer (13 s). A pooled connection's
+    # ping waits 2 s; a new connection 5 s; checking out of a full pool 5 s.
     "DB_LOCK_TIMEOUT_MS": 10_000,
-    "DB_STATEMENT_TIMEOUT_MS": 14_000,
+    "DB_STATEMENT_TIMEOUT_MS": 12_000,
+    "DB_REPLY_TIMEOUT_S": 13.0,
+    "DB_PING_TIMEOUT_S": 2.0,
     "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS": 60_000,
     "DB_CONNECT_TIMEOUT_S": 5,
+    "DB_POOL_TIMEOUT_S": 5.0,
     "DB_POOL_SIZE": 5,
+    # The kernel's watch on a peer that vanishes (packets dropped): unacknowledged data
+    # for 10 s, or an idle connection unanswered after 5 + 3 x 2 s, ends the connection.
+    "DB_TCP_USER_TIMEOUT_MS": 10_000,
+    "DB_KEEPALIVES_IDLE_S": 5,
+    "DB_KEEPALIVES_INTERVAL_S": 2,
+    "DB_KEEPALIVES_COUNT": 3,
     "RETRY_AFTER_S": 5,
     # Secrets. None means generated into the instance folder on first run.
     "SECRET_KEY": None,

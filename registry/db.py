@@ -5,7 +5,8 @@ transactions. Python's sqlite3 otherwise runs reads outside the transaction and 
 a deferred transaction on its first write, which loses concurrent updates or fails them
 with "database is locked"; taking the write lock at BEGIN serialises writers properly.
 PostgreSQL: psycopg 3 with lock, statement and idle-in-transaction timeouts, so a stuck
-database turns into a 503 rather than a hung worker.
+database turns into a 503 rather than a hung worker; and bounds on the client's side for a
+database that stops answering altogether (see ``install_postgres_rules``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Table, event
@@ -138,13 +140,78 @@ def engine_options(uri: str, settings: dict[str, Any]) -> dict[str, Any]:
         "pool_pre_ping": True,
         "pool_size": int(settings["DB_POOL_SIZE"]),
         "max_overflow": 5,
-        "pool_timeout": settings["DB_LOCK_TIMEOUT_MS"] / 1000,
+        "pool_timeout": settings["DB_POOL_TIMEOUT_S"],
         "connect_args": {
+            # psycopg enforces this itself, for the whole connection attempt: it holds
+            # against a server that accepts the TCP connection and never answers.
             "connect_timeout": int(settings["DB_CONNECT_TIMEOUT_S"]),
             "options": options,
             "application_name": "registry",
+            # A peer that vanishes (packets dropped, connections left open) is noticed by
+            # the kernel: TCP_USER_TIMEOUT when bytes sent stay unacknowledged, keepalive
+            # probes when the connection is idle or the server had acknowledged the query.
+            "tcp_user_timeout": int(settings["DB_TCP_USER_TIMEOUT_MS"]),
+            "keepalives": 1,
+            "keepalives_idle": int(settings["DB_KEEPALIVES_IDLE_S"]),
+            "keepalives_interval": int(settings["DB_KEEPALIVES_INTERVAL_S"]),
+            "keepalives_count": int(settings["DB_KEEPALIVES_COUNT"]),
         },
     }
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection that waits for the server no longer than ``reply_timeout``.
+
+    The kernel cannot tell a server that is there and never answers (a frozen process, a
+    proxy or firewall that keeps the connection open and forwards nothing) from a slow
+    query: every byte is acknowledged, and statement_timeout never starts on a query the
+    server never received. So the client gives up by itself, closes the connection (its
+    state is unknown) and raises a connection error, which the pool takes as a
+    disconnection and the error handler as a 503.
+    """
+
+    reply_timeout: float | None = None
+
+    def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        try:
+            return super().wait(
+                gen, interval=interval, timeout=self.reply_timeout if timeout is None else timeout
+            )
+        except psycopg.errors._WaitTimeout as exc:
+            self.close()
+            raise psycopg.OperationalError(
+                "the database did not answer within "
+                f"{self.reply_timeout if timeout is None else timeout:g} s: connection closed"
+            ) from exc
+
+
+def install_postgres_rules(engine: Engine, settings: dict[str, Any]) -> None:
+    """Client-side bounds on every wait for PostgreSQL.
+
+    A connection waits at most ``DB_PING_TIMEOUT_S`` for the pool's ping on check-out
+    (an empty statement answers at once from any live server), then up to
+    ``DB_REPLY_TIMEOUT_S`` for each answer while a request uses it, which is set above
+    statement_timeout so that the server, not the client, ends a slow statement.
+    """
+    reply = float(settings["DB_REPLY_TIMEOUT_S"])
+    ping = float(settings["DB_PING_TIMEOUT_S"])
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        conn = BoundedConnection.connect(*cargs, **cparams)
+        conn.reply_timeout = reply
+        return conn
+
+    # The pool pings before its checkout event and after checkin: the short bound is in
+    # force exactly while the connection sits in the pool, through the ping.
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.reply_timeout = reply
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.reply_timeout = ping
 
 
 def install_sqlite_rules(engine: Engine, busy_timeout_ms: int) -> None:
@@ -194,6 +261,8 @@ def init_db(app: Flask) -> None:
         engine = db.engine
         if engine.dialect.name == "sqlite":
             install_sqlite_rules(engine, int(app.config["DB_LOCK_TIMEOUT_MS"]))
+        elif engine.dialect.name == "postgresql":
+            install_postgres_rules(engine, app.config)
 
 
 def is_postgres() -> bool:

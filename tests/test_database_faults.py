@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from flask import Flask
 
+from tests import factories as f
 from tests.conftest import TestDatabase
 from tests.support.proxy import Proxy
 from tests.test_errors import assert_problem
@@ -83,3 +84,82 @@ def test_an_answer_survives_its_connection_dying_before_the_rollback(
     while client.get("/api/v1/policies").status_code != 200:
         assert time.monotonic() < deadline, "the service did not recover within 30 s"
         time.sleep(0.2)
+
+
+def test_postgres_hanging_gives_503_within_15_s_then_recovers(proxied_app: Any) -> None:
+    """A database that keeps the connection open and never answers: the pooled
+    connection's ping gives up, a new connection times out, and the answer is a 503."""
+    app, proxy = proxied_app
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+
+    proxy.hang()
+    started = time.monotonic()
+    response = client.get("/readyz")
+    elapsed = time.monotonic() - started
+    assert_problem(response, 503, "unavailable")
+    assert int(response.headers["Retry-After"]) > 0
+    assert elapsed <= 15
+
+    proxy.resume()
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the service did not recover within 30 s"
+        time.sleep(0.2)
+
+
+def test_postgres_hanging_mid_transaction_gives_503_within_15_s(proxied_app: Any) -> None:
+    """The database stops answering between two statements of one request: the second
+    waits no longer than the reply timeout, and the request is a 503, not a hang."""
+    app, proxy = proxied_app
+    hung = {"armed": False}
+
+    @app.before_request
+    def hang_after_identity() -> None:
+        if hung["armed"]:
+            hung["armed"] = False
+            proxy.hang()
+
+    with app.app_context():
+        secret = f.token(f.user("admin"))
+    client = f.bearer(app, secret)
+    assert client.get("/api/v1/organisations").status_code == 200
+    hung["armed"] = True  # after the token is read, in the request's one transaction
+    started = time.monotonic()
+    response = client.get("/api/v1/organisations")
+    elapsed = time.monotonic() - started
+    assert_problem(response, 503, "unavailable")
+    assert elapsed <= 15
+    proxy.resume()
+    deadline = time.monotonic() + 30
+    while client.get("/api/v1/organisations").status_code != 200:
+        assert time.monotonic() < deadline, "the service did not recover within 30 s"
+        time.sleep(0.2)
+
+
+def test_postgres_connections_carry_keepalives_and_a_tcp_user_timeout(
+    database: TestDatabase, make_app: Callable[..., Flask]
+) -> None:
+    """A peer that vanishes (packets dropped) is noticed by the kernel: keepalives on an
+    idle connection, TCP_USER_TIMEOUT on one with bytes unacknowledged."""
+    if database.backend != "postgresql":
+        pytest.skip("TCP options exist only with PostgreSQL")
+    import socket
+
+    from sqlalchemy import text
+
+    from registry.db import db
+
+    app = make_app(DB_TCP_USER_TIMEOUT_MS=9000, DB_KEEPALIVES_IDLE_S=4)
+    with app.app_context(), db.engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        raw: Any = conn.connection.dbapi_connection
+        sock = socket.socket(fileno=raw.fileno())
+        try:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 4
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) > 0
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) > 0
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 9000
+        finally:
+            sock.detach()
