@@ -6,6 +6,9 @@ HOST    ?= 127.0.0.1
 PORT    ?= 5000
 WORKERS ?= 2
 THREADS ?= 1
+# Seconds a worker may spend on one request before gunicorn kills it: kept above the
+# database's own bounds (registry/config.py: a hung database is a 503 within 15 s).
+TIMEOUT ?= 30
 POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
 .PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz \
@@ -32,7 +35,7 @@ run: $(VENV)/.run
 	@echo "  $(BIN)/flask --app wsgi registry create-user you@example.org --role admin --organisation 'Your organisation' --password-stdin"
 	REGISTRY_SESSION_COOKIE_SECURE=$${REGISTRY_SESSION_COOKIE_SECURE:-0} \
 	$(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) \
-		--access-logfile - --access-logformat '' --worker-tmp-dir /dev/shm wsgi:app
+		--timeout $(TIMEOUT) --access-logfile - --access-logformat '' --worker-tmp-dir /dev/shm wsgi:app
 
 migrate: $(VENV)/.run
 	$(BIN)/flask --app wsgi db upgrade

@@ -60,6 +60,7 @@ def serve(
         f"--workers={settings.workers}",
         f"--threads={settings.threads}",
         f"--bind=127.0.0.1:{port}",
+        "--timeout=30",  # as `make run`: above the database's bounds
         "--graceful-timeout=5",
         *(["--worker-tmp-dir=/dev/shm"] if Path("/dev/shm").is_dir() else []),
         app,

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+# As `make run` serves it: above every database bound (registry/config.py), so a worker
+# whose database stops answering answers 503 and is never killed for the timeout.
+GUNICORN_TIMEOUT_S = 30
 
 
 def free_port() -> int:
@@ -55,7 +58,7 @@ def gunicorn(config: Mapping[str, Any], instance: Path, *, workers: int = 4) -> 
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--timeout",
-                "60",
+                str(GUNICORN_TIMEOUT_S),
                 "wsgi:app",
             ],
             cwd=ROOT,
