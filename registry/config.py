@@ -50,10 +50,11 @@ DEFAULTS: dict[str, Any] = {
     # Requests and lists.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "MAX_JSON_DEPTH": 32,
-    # Rate limits (the `limits` notation). The store is shared by all workers when
-    # RATELIMIT_STORAGE_URI points at one (for example redis://127.0.0.1:6379/0).
+    # Rate limits (the `limits` notation), counted in a store every worker shares. None
+    # means a SQLite file in the instance folder, shared by every worker on the host;
+    # redis://HOST:6379/0 shares it between hosts; memory:// counts per process.
     "RATELIMIT_ENABLED": True,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_STORAGE_URI": None,
     "RATELIMIT_LOGIN_PER_ACCOUNT": "10 per 15 minutes",
     "RATELIMIT_LOGIN_PER_ADDRESS": "50 per 15 minutes",
     "RATELIMIT_WRITES": "600 per minute",
@@ -122,6 +123,8 @@ def load(instance_path: str, overrides: Mapping[str, Any] | None) -> dict[str, A
     settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         settings["SQLALCHEMY_DATABASE_URI"]
     )
+    if not settings["RATELIMIT_STORAGE_URI"]:
+        settings["RATELIMIT_STORAGE_URI"] = f"sqlite:///{instance / 'ratelimits.sqlite3'}"
     if not settings["SECRET_KEY"]:
         settings["SECRET_KEY"] = read_or_create_secret(
             instance / "secret-key", lambda: secrets.token_hex(32).encode()
@@ -151,3 +154,23 @@ def read_or_create_secret(path: Path, make: Any) -> bytes:
     finally:
         tmp.unlink(missing_ok=True)
     return path.read_bytes()
+
+
+def private_file(path: str | Path) -> None:
+    """Make ``path`` an owner-only (0600) file, creating it empty if absent.
+
+    SQLite creates a database file with the process's umask (0644 as a rule), and its
+    -wal and -shm files with the database file's mode: created first, 0600, all three stay
+    owner-only. An existing file (and its -wal and -shm) is brought down to 0600.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            side = f"{path}{suffix}"
+            if os.stat(side).st_mode & 0o077:
+                os.chmod(side, 0o600)

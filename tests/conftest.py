@@ -81,6 +81,9 @@ class TestDatabase:
             "SIGNING_KEY_FILE": str(signing_key_file),
             "SESSION_COOKIE_SECURE": False,
             "RATELIMIT_ENABLED": False,
+            # A store of the default kind for each app, as memory:// gave each before:
+            # no count carries over from one test's app to the next.
+            "RATELIMIT_STORAGE_URI": f"sqlite:///{self.workdir}/ratelimits-{uuid.uuid4().hex}.db",
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_KIB": 1024,
             "POLICY_SET_CHECK_INTERVAL_S": 0,

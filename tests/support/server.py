@@ -33,8 +33,8 @@ def environment(config: Mapping[str, Any], instance: Path) -> dict[str, str]:
     env["DATABASE_URL"] = str(config["SQLALCHEMY_DATABASE_URI"])
     env["REGISTRY_INSTANCE_PATH"] = str(instance)
     for key, value in config.items():
-        if key in ("SQLALCHEMY_DATABASE_URI", "TESTING"):
-            continue
+        if key in ("SQLALCHEMY_DATABASE_URI", "TESTING") or value is None:
+            continue  # None: the app's default
         env[f"REGISTRY_{key}"] = ("1" if value else "0") if isinstance(value, bool) else str(value)
     return env
 
@@ -59,6 +59,11 @@ def gunicorn(config: Mapping[str, Any], instance: Path, *, workers: int = 4) -> 
                 f"127.0.0.1:{port}",
                 "--timeout",
                 str(GUNICORN_TIMEOUT_S),
+                # Which worker answered each request: "<pid> method path status".
+                "--access-logfile",
+                "-",
+                "--access-logformat",
+                "%(p)s %(m)s %(U)s %(s)s",
                 "wsgi:app",
             ],
             cwd=ROOT,
