@@ -7,6 +7,7 @@ with owner-only permissions, and never written to a log.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -117,7 +118,7 @@ def load(instance_path: str, overrides: Mapping[str, Any] | None) -> dict[str, A
     settings.update(overrides or {})
 
     instance = Path(instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
+    private_folder(instance)
     if not settings["SQLALCHEMY_DATABASE_URI"]:
         settings["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'registry.sqlite3'}"
     settings["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
@@ -161,16 +162,37 @@ def private_file(path: str | Path) -> None:
 
     SQLite creates a database file with the process's umask (0644 as a rule), and its
     -wal and -shm files with the database file's mode: created first, 0600, all three stay
-    owner-only. An existing file (and its -wal and -shm) is brought down to 0600.
+    owner-only. An existing file (and its -wal and -shm) is brought down to 0600; one this
+    user does not own and cannot change is left as it is, with a warning.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
     try:
         if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, 0o600)
+            _owner_only(path, fd)
     finally:
         os.close(fd)
     for suffix in ("-wal", "-shm"):
+        side = f"{path}{suffix}"
         with contextlib.suppress(FileNotFoundError):
-            side = f"{path}{suffix}"
             if os.stat(side).st_mode & 0o077:
-                os.chmod(side, 0o600)
+                _owner_only(side)
+
+
+def _owner_only(path: str | Path, fd: int | None = None) -> None:
+    try:
+        if fd is None:
+            os.chmod(path, 0o600)
+        else:
+            os.fchmod(fd, 0o600)
+    except PermissionError:
+        logging.getLogger("registry.config").warning(
+            "a file others can read could not be made owner-only", extra={"path": str(path)}
+        )
+
+
+def private_folder(path: Path) -> None:
+    """Make ``path`` an owner-only (0700) folder, creating it if absent: the instance
+    folder holds the embedded database, the rate-limit store and the generated secrets."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)

@@ -11,6 +11,7 @@ database that stops answering altogether (see ``install_postgres_rules``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import sqlite3
 import time
@@ -27,6 +28,8 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
+
+from registry.config import private_file
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -254,12 +257,32 @@ def install_sqlite_rules(engine: Engine, busy_timeout_ms: int) -> None:
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
 
+def install_sqlite_file_modes(engine: Engine) -> None:
+    """Keep the database file, and so its -wal and -shm, owner-only (0600).
+
+    It holds password and token hashes. The mode is fixed at start, and the file is
+    created owner-only before every new connection, so that SQLite, which would create it
+    with the umask's mode (and the -wal and -shm with the same), never makes it first.
+    """
+    path = engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    private_file(path)
+
+    @event.listens_for(engine, "do_connect")
+    def _create_owner_only(_dialect: Dialect, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        # A folder that is missing or unwritable is SQLite's to report, as a 503.
+        with contextlib.suppress(OSError):
+            private_file(path)
+
+
 def init_db(app: Flask) -> None:
     """Bind the database to ``app`` and install the per-dialect rules."""
     db.init_app(app)
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":
+            install_sqlite_file_modes(engine)
             install_sqlite_rules(engine, int(app.config["DB_LOCK_TIMEOUT_MS"]))
         elif engine.dialect.name == "postgresql":
             install_postgres_rules(engine, app.config)

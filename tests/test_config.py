@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,73 @@ def test_logs_are_json_lines_with_the_request_id(client: Any) -> None:
     )
     assert entries[1]["status"] == 404
     assert entries[1]["request_id"] and entries[1]["request_id"] != "trace-me-7"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _default_app(instance: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from registry import create_app
+
+    for name in ("DATABASE_URL", "RATELIMIT_STORAGE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("REGISTRY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("REGISTRY_INSTANCE_PATH", str(instance))
+    return create_app({"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024})
+
+
+def _owner_only_throughout(instance: Path) -> None:
+    assert _mode(instance) == 0o700
+    for name in ("registry.sqlite3", "ratelimits.sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            path = instance / f"{name}{suffix}"
+            if suffix == "" or path.exists():
+                assert _mode(path) == 0o600, (path.name, oct(_mode(path)))
+
+
+def test_the_database_files_and_instance_folder_are_owner_only_from_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded database holds password and token hashes: the file, its -wal and
+    -shm, the rate-limit store and the instance folder are the owner's alone, under the
+    usual umask, from the moment they exist."""
+    from flask_migrate import upgrade
+
+    from registry.db import db
+    from registry.ratelimit import hit
+
+    previous = os.umask(0o022)
+    try:
+        instance = tmp_path / "instance"
+        app = _default_app(instance, monkeypatch)
+        _owner_only_throughout(instance)
+        with app.app_context():
+            upgrade()  # the first write: SQLite makes its -wal and -shm now
+            assert (instance / "registry.sqlite3-wal").exists()
+            _owner_only_throughout(instance)
+            db.session.remove()
+            db.engine.dispose()
+        with app.test_request_context():
+            hit("RATELIMIT_LOGIN_PER_ACCOUNT", "someone@example.org")
+        assert (instance / "ratelimits.sqlite3-wal").exists()
+        _owner_only_throughout(instance)
+    finally:
+        os.umask(previous)
+
+
+def test_files_left_readable_by_others_are_made_owner_only_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o755)
+    for name in ("registry.sqlite3", "ratelimits.sqlite3"):
+        sqlite3.connect(instance / name).execute("PRAGMA journal_mode = WAL").close()
+        for suffix in ("", "-wal", "-shm"):
+            (instance / f"{name}{suffix}").touch()
+            os.chmod(instance / f"{name}{suffix}", 0o644)
+    os.chmod(instance, 0o755)  # noqa: S103 - left open to others, as the start must fix
+    _default_app(instance, monkeypatch)
+    _owner_only_throughout(instance)
