@@ -164,30 +164,22 @@ def private_file(path: str | Path) -> None:
     -wal and -shm files with the database file's mode: created first, 0600, all three stay
     owner-only. An existing file (and its -wal and -shm) is brought down to 0600; one this
     user does not own and cannot change is left as it is, with a warning.
+
+    An existing file is never opened here: closing any descriptor of a SQLite file
+    releases every POSIX lock this process holds on it, under its open connections.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
-    try:
-        if os.fstat(fd).st_mode & 0o077:
-            _owner_only(path, fd)
-    finally:
-        os.close(fd)
-    for suffix in ("-wal", "-shm"):
-        side = f"{path}{suffix}"
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (str(path), f"{path}-wal", f"{path}-shm"):
         with contextlib.suppress(FileNotFoundError):
-            if os.stat(side).st_mode & 0o077:
-                _owner_only(side)
-
-
-def _owner_only(path: str | Path, fd: int | None = None) -> None:
-    try:
-        if fd is None:
-            os.chmod(path, 0o600)
-        else:
-            os.fchmod(fd, 0o600)
-    except PermissionError:
-        logging.getLogger("registry.config").warning(
-            "a file others can read could not be made owner-only", extra={"path": str(path)}
-        )
+            if os.stat(name).st_mode & 0o077:
+                try:
+                    os.chmod(name, 0o600)
+                except PermissionError:
+                    logging.getLogger("registry.config").warning(
+                        "a file others can read could not be made owner-only",
+                        extra={"path": name},
+                    )
 
 
 def private_folder(path: Path) -> None:
