@@ -176,15 +176,14 @@ class BoundedConnection(psycopg.Connection[Any]):
     reply_timeout: float | None = None
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+        if timeout is not None:  # the caller's own bound (notifies): its timeout is its own
+            return super().wait(gen, interval=interval, timeout=timeout)
         try:
-            return super().wait(
-                gen, interval=interval, timeout=self.reply_timeout if timeout is None else timeout
-            )
+            return super().wait(gen, interval=interval, timeout=self.reply_timeout)
         except psycopg.errors._WaitTimeout as exc:
             self.close()
             raise psycopg.OperationalError(
-                "the database did not answer within "
-                f"{self.reply_timeout if timeout is None else timeout:g} s: connection closed"
+                f"the database did not answer within {self.reply_timeout:g} s: connection closed"
             ) from exc
 
 
