@@ -266,11 +266,12 @@ def install_sqlite_file_modes(engine: Engine) -> None:
     path = engine.url.database
     if not path or path == ":memory:" or path.startswith("file:"):
         return
-    private_file(path)
+    # A folder that is missing or unwritable is SQLite's to report, as a 503.
+    with contextlib.suppress(OSError):
+        private_file(path)
 
     @event.listens_for(engine, "do_connect")
     def _create_owner_only(_dialect: Dialect, _record: Any, _cargs: Any, _cparams: Any) -> None:
-        # A folder that is missing or unwritable is SQLite's to report, as a 503.
         with contextlib.suppress(OSError):
             private_file(path)
 
