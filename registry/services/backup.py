@@ -3,13 +3,16 @@
 The same file restores into SQLite or PostgreSQL (at the same migration), so a backup is
 also a migration path between them. Restoring needs an empty, migrated database; the
 audit log comes back byte for byte, so the restored registry verifies against any
-checkpoint taken before the backup.
+checkpoint taken before the backup. A backup holds password and token hashes: the file is
+owner-only (0600) from the moment it exists.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
+import secrets
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -68,27 +71,44 @@ def write(
     migration: str | None,
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
-    """Write every table to ``path`` (gzip JSON lines) from one snapshot; return row counts."""
+    """Write every table to ``path`` (gzip JSON lines) from one snapshot; return row counts.
+
+    The file is created owner-only beside ``path`` and renamed into place once complete,
+    so no one can read it while it is written and a failed backup leaves nothing behind.
+    """
     session.rollback()
     _snapshot(session)
     counts: dict[str, int] = {}
-    with gzip.open(path, "wt", encoding="utf-8") as out:
-        header = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "migration": migration,
-            "created_at": utcnow().isoformat(),
-            "tables": [t.name for t in _tables()],
-        }
-        out.write(json.dumps(header) + "\n")
-        for table in _tables():
-            counts[table.name] = 0
-            for row in _rows(session, table):
-                out.write(json.dumps({"t": table.name, "r": row}, separators=(",", ":")) + "\n")
-                counts[table.name] += 1
-            if progress:
-                progress(table.name, counts[table.name])
-    session.rollback()
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)  # whatever the umask says
+        with os.fdopen(descriptor, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb") as out:
+                header = {
+                    "format": FORMAT,
+                    "version": FORMAT_VERSION,
+                    "migration": migration,
+                    "created_at": utcnow().isoformat(),
+                    "tables": [t.name for t in _tables()],
+                }
+                out.write((json.dumps(header) + "\n").encode())
+                for table in _tables():
+                    counts[table.name] = 0
+                    for row in _rows(session, table):
+                        item = {"t": table.name, "r": row}
+                        out.write((json.dumps(item, separators=(",", ":")) + "\n").encode())
+                        counts[table.name] += 1
+                    if progress:
+                        progress(table.name, counts[table.name])
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        session.rollback()
     return counts
 
 
