@@ -164,8 +164,9 @@ def _read_checkpoints(path: str, label: str, *, one: bool) -> list[Kept]:
     return [Kept(label, _checkpoint(whole, path))]
 
 
-def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes, str]:
-    """The key to check signatures with, and where it came from."""
+def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes | None, str, str]:
+    """The key to check signatures with (None: known only by its id, and no checkpoint given
+    names it, so none is signed by it), its id, and where it came from."""
     embedded = [k for k in (*previous, newest) if "public_key" in k.document]
     if pinned is None:
         if not embedded:
@@ -176,21 +177,20 @@ def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes,
         source = embedded[0]
         raw = _raw_key(source.document["public_key"])
         assert raw is not None  # checked when read
-        return raw, f"named by {source.label} (not pinned)"
+        return raw, chain.key_id(raw), f"named by {source.label} (not pinned)"
     raw = _raw_key(pinned)
     if raw is not None:
-        return raw, "pinned"
+        return raw, chain.key_id(raw), "pinned"
     if _HEX64.fullmatch(pinned):
         for kept in embedded:
             candidate = _raw_key(kept.document["public_key"])
             if candidate is not None and chain.key_id(candidate) == pinned:
-                return candidate, "pinned (by key id)"
+                return candidate, pinned, "pinned (by key id)"
+        if not any(k.document["key_id"] == pinned for k in (*previous, newest)):
+            return None, pinned, "pinned (by key id)"
         raise Unreadable(
-            f"--public-key names key {pinned}, but no checkpoint given holds that key: none is "
-            f"signed by it. Pass the key itself (base64) to check them against it."
-            if not any(k.document["key_id"] == pinned for k in (*previous, newest))
-            else f"--public-key names key {pinned}, but no checkpoint given holds its public "
-            "key: pass the key itself (base64)."
+            f"--public-key names key {pinned}, and a checkpoint given names it too, but none "
+            "holds its public key to check the signature with: pass the key itself (base64)."
         )
     raise Unreadable(
         "--public-key must be the registry's Ed25519 public key in base64 (32 bytes) or its "
@@ -201,17 +201,16 @@ def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes,
 # --- checking ------------------------------------------------------------------------------
 
 
-def _signature_fault(kept: Kept, key: bytes, source: str) -> str | None:
+def _signature_fault(kept: Kept, key: bytes | None, kid: str, source: str) -> str | None:
     which = "the pinned key" if source.startswith("pinned") else "the key"
-    if kept.document["key_id"] != chain.key_id(key):
+    if kept.document["key_id"] != kid:
         return (
-            f"{kept.label} is not signed by {which} {chain.key_id(key)}: it is signed by key "
+            f"{kept.label} is not signed by {which} {kid}: it is signed by key "
             f"{kept.document['key_id']}"
         )
-    if not chain.checkpoint_signature_valid(key, kept.document):
+    if key is None or not chain.checkpoint_signature_valid(key, kept.document):
         return (
-            f"{kept.label} does not carry a valid signature by key {chain.key_id(key)}: it was "
-            "altered or forged"
+            f"{kept.label} does not carry a valid signature by key {kid}: it was altered or forged"
         )
     return None
 
@@ -224,10 +223,10 @@ def verify(
     previous: list[Kept] = []
     for path in previous_paths:
         previous += _read_checkpoints(path, f"the checkpoint kept from before {path}", one=False)
-    key, source = _key(pinned, newest, previous)
+    key, kid, source = _key(pinned, newest, previous)
     faults: list[tuple[int, str]] = []
     for kept in (newest, *previous):
-        fault = _signature_fault(kept, key, source)
+        fault = _signature_fault(kept, key, kid, source)
         kept.signed = fault is None
         if fault:
             faults.append((0, fault))  # placed below, once the walk shows what still holds
@@ -328,7 +327,7 @@ def verify(
         "root_hash": walker.root(),
         "checkpoints_checked": sum(1 for k in signed if k.matches),
         "vouched_up_to": good,
-        "key_id": chain.key_id(key),
+        "key_id": kid,
         "key_pinned": pinned is not None,
         "key_source": source,
         "checkpoint": {"size": newest.size, "root_hash": newest.root_hash},
