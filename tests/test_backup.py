@@ -8,10 +8,12 @@ import hashlib
 import json
 import os
 import stat
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from click.testing import Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,10 +21,12 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import func, select, text
 
+from registry.config import normalise_database_url
 from registry.db import db
 from registry.keys import load_signing_key
 from registry.services import backup, chain, identity
 from tests import factories as f
+from tests.conftest import POSTGRES_SERVER, TestDatabase, _with_database
 
 API = "/api/v1"
 Lines = list[bytes]
@@ -324,3 +328,40 @@ def test_a_signed_backup_restores_and_keeps_working(
     )
     assert again.exit_code == 0, again.output
     assert target.test_client().get(f"{API}/audit-events/verify").get_json()["ok"]
+
+
+@pytest.fixture
+def other_database(database: TestDatabase, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the other kind: SQLite from a PostgreSQL run, and PostgreSQL
+    (when it can be reached) from a SQLite run."""
+    if database.backend == "postgresql":
+        yield f"sqlite:///{tmp_path / 'other.sqlite3'}"
+        return
+    name = f"registry_other_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    try:
+        yield normalise_database_url(_with_database(POSTGRES_SERVER, name))
+    finally:
+        with psycopg.connect(POSTGRES_SERVER, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_backup_restores_into_the_other_database(
+    taken: Path, source: Flask, make_app: Callable[..., Flask], other_database: str
+) -> None:
+    with source.app_context():
+        expected = _counts(source)
+        checkpoint = source.test_client().get(f"{API}/audit-events/checkpoint").get_json()
+    other = make_app(SQLALCHEMY_DATABASE_URI=other_database)
+    with other.app_context():
+        upgrade()
+        result = _restore(other, taken)
+        assert result.exit_code == 0, result.output
+        assert _counts(other) == expected
+        after = other.test_client().get(f"{API}/audit-events/checkpoint").get_json()
+        assert (after["size"], after["root_hash"]) == (checkpoint["size"], checkpoint["root_hash"])
+        assert other.test_client().get(f"{API}/audit-events/verify").get_json()["ok"]
