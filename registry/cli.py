@@ -184,23 +184,31 @@ def audit_verify_command(all_signatures: bool) -> None:
 @registry_cli.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def backup_command(path: str) -> None:
-    """Write a consistent backup of the whole registry to PATH (gzip JSON lines)."""
+    """Write a consistent, signed backup of the whole registry to PATH (owner-only)."""
     from registry.services import backup
 
     counts = backup.write(
         current_session(),
         Path(path),
         _migration(),
+        current_app.extensions["registry.signing_key"],
         progress=lambda table, n: click.echo(f"  {table}: {n} rows", err=True),
     )
-    click.echo(f"backed up {sum(counts.values())} rows to {path}", err=True)
+    click.echo(f"backed up {sum(counts.values())} rows to {path} (signed, mode 0600)", err=True)
 
 
 @registry_cli.command("restore")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--unsigned",
+    is_flag=True,
+    help="Accept a version 1 backup, which has no signed manifest: an edit to it cannot be "
+    "detected. Only for a file kept where no one could change it.",
+)
 @writes
-def restore_command(path: str) -> None:
-    """Restore a backup into this (empty, migrated) database, then verify the audit trail."""
+def restore_command(path: str, unsigned: bool) -> None:
+    """Check a signed backup whole, restore it into this empty database and verify the audit
+    trail, all in one transaction: anything wrong and nothing is written."""
     from registry.services import audit, backup
 
     session = current_session()
@@ -208,18 +216,25 @@ def restore_command(path: str) -> None:
         session,
         Path(path),
         _migration(),
+        audit.public_key(),
+        unsigned=unsigned,
         progress=lambda table, n: click.echo(f"  {table}: {n} rows", err=True),
     )
-    db.session.commit()
+    # Verified inside the restore's transaction: a restore that does not verify is undone.
     report = audit.verify(session)
+    if not report.ok:
+        db.session.rollback()
+        raise click.ClickException(
+            f"refused {path}: the restored audit trail does not verify (first bad sequence "
+            f"number {report.first_bad_seq}: {report.reason}); nothing was restored."
+        )
+    backup.reset_sequences(session)
+    db.session.commit()
     click.echo(
-        f"restored {sum(counts.values())} rows from {path}; audit trail "
-        f"{'verifies' if report.ok else 'DOES NOT verify'} "
+        f"restored {sum(counts.values())} rows from {path}; audit trail verifies "
         f"({report.events} events, root {report.root_hash})",
         err=True,
     )
-    if not report.ok:
-        sys.exit(1)
 
 
 def _migration() -> str | None:

@@ -1,16 +1,26 @@
-"""Check an exported audit log against a signed checkpoint, with no database and no Flask.
+"""Check an exported audit log against signed checkpoints, with no database and no Flask.
 
-    python -m registry.verify EXPORT.jsonl CHECKPOINT.json [--previous OLDER.json]
+    python -m registry.verify EXPORT.jsonl CHECKPOINT.json [--previous OLDER.json]...
                               [--public-key KEY]
 
-EXPORT.jsonl comes from GET /api/v1/audit-events/export; CHECKPOINT.json (and an older
-one kept from before) from GET /api/v1/audit-events/checkpoint. The command recomputes
-every event's hash and link, the Merkle root at each checkpoint's size, and each
-checkpoint's Ed25519 signature. Pin the registry's key with --public-key (base64 or a
-key id to match); otherwise the key inside the checkpoint is used and reported.
+EXPORT.jsonl comes from GET /api/v1/audit-events/export; CHECKPOINT.json from
+GET /api/v1/audit-events/checkpoint, taken with the export; OLDER.json is a checkpoint
+kept from before (the same document, or a file of several, one per line or as a list;
+--previous may be given many times). The command recomputes every event's hash and link,
+the export's Merkle root at each checkpoint's size, and each checkpoint's Ed25519
+signature. Pin the registry's key with --public-key (base64, or its key id); otherwise
+the key named by the oldest checkpoint kept from before, or else by CHECKPOINT.json, is
+used and reported as not pinned.
+
+What it proves: the export's events are intact and linked, and its first N events are
+the ones the signed checkpoints of size N committed to. What it cannot: whoever holds
+the signing key can rewrite history and sign the rewrite; only a checkpoint kept from
+before the rewrite (--previous) shows it, and it locates the rewrite only as closely as
+the sizes of the checkpoints kept allow.
 
 Exit status: 0 when everything holds, 1 when something does not (the report names the
-first bad sequence number), 2 when the files cannot be read.
+first sequence number that cannot be vouched for, and why), 2 when the files cannot be
+read (the message names the file, and the line).
 """
 
 from __future__ import annotations
@@ -19,78 +29,359 @@ import argparse
 import base64
 import binascii
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from registry.services import chain
 
+CHECKPOINT_HELP = (
+    "A checkpoint file is the JSON document GET /api/v1/audit-events/checkpoint returns: an "
+    "object with size, root_hash, issued_at, key_id, signature and public_key."
+)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
-def _events(path: str) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+
+class Unreadable(Exception):
+    """A file (or an option) the verifier cannot read: exit status 2."""
+
+
+@dataclass
+class Kept:
+    """One checkpoint given on the command line, and what became of it."""
+
+    label: str
+    document: dict[str, Any]
+    signed: bool = False
+    matches: bool | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.document["size"])
+
+    @property
+    def root_hash(self) -> str:
+        return str(self.document["root_hash"])
+
+
+# --- reading the files ---------------------------------------------------------------------
+
+
+def _events(path: str) -> Iterator[tuple[int, Any]]:
+    """The export's events with their line numbers; any line that is not one is named."""
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 (closed below; the generator may stop early)
+    except OSError as exc:
+        raise Unreadable(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise Unreadable(f"{path}: line {number} is not UTF-8 text: {exc.reason}") from exc
+            if not line.strip():
+                continue
+            try:
+                document = json.loads(line)
+            except (ValueError, RecursionError) as exc:
+                raise Unreadable(f"{path}: line {number} is not JSON: {exc}") from exc
+            if not isinstance(document, dict):
+                raise Unreadable(
+                    f"{path}: line {number} is not an audit event (a JSON object), as "
+                    "GET /api/v1/audit-events/export writes one per line"
+                )
+            yield number, document
+
+
+def _checkpoint(value: Any, where: str) -> dict[str, Any]:
+    """``value`` if it is a checkpoint document; else say what is wrong, and what one is."""
+    if not isinstance(value, dict):
+        raise Unreadable(f"{where} is not a checkpoint (not a JSON object). {CHECKPOINT_HELP}")
+    missing = [
+        k for k in ("size", "root_hash", "issued_at", "key_id", "signature") if k not in value
+    ]
+    if missing:
+        raise Unreadable(
+            f"{where} is not a checkpoint: it has no {', '.join(missing)}. {CHECKPOINT_HELP}"
+        )
+    size = value["size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise Unreadable(f"{where}: size must be a whole number of events, not {size!r}.")
+    for name in ("root_hash", "key_id"):
+        if not isinstance(value[name], str) or not _HEX64.fullmatch(value[name]):
+            raise Unreadable(
+                f"{where}: {name} must be 64 lowercase hex digits, not {value[name]!r}."
+            )
+    for name in ("issued_at", "signature"):
+        if not isinstance(value[name], str):
+            raise Unreadable(f"{where}: {name} must be a string, not {value[name]!r}.")
+    if "public_key" in value and _raw_key(value["public_key"]) is None:
+        raise Unreadable(f"{where}: public_key must be an Ed25519 public key in base64 (32 bytes).")
+    return value
+
+
+def _raw_key(value: Any) -> bytes | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        key = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
+
+
+def _read_checkpoints(path: str, label: str, *, one: bool) -> list[Kept]:
+    """A file of one checkpoint, or (with ``one`` false) a list of them or one per line."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = handle.read()
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"{path} is not UTF-8 text. {CHECKPOINT_HELP}") from exc
+    except OSError as exc:
+        raise Unreadable(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    try:
+        whole = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        if one or len(content.strip().splitlines()) < 2:
+            raise Unreadable(f"{path} is not JSON ({exc}). {CHECKPOINT_HELP}") from exc
+        found = []
+        for number, line in enumerate(content.splitlines(), 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SystemExit(_fail_io(f"{path}:{number}: not JSON: {exc}")) from exc
+                    item = json.loads(line)
+                except (ValueError, RecursionError) as inner:
+                    raise Unreadable(f"{path}: line {number} is not JSON: {inner}") from inner
+                where = f"{path}: line {number}"
+                found.append(Kept(f"{label} ({where})", _checkpoint(item, where)))
+        return found
+    if isinstance(whole, list) and not one:
+        return [
+            Kept(f"{label} ({path}, item {i})", _checkpoint(item, f"{path}: item {i}"))
+            for i, item in enumerate(whole, 1)
+        ]
+    return [Kept(label, _checkpoint(whole, path))]
+
+
+def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes | None, str, str]:
+    """The key to check signatures with (None: known only by its id, and no checkpoint given
+    names it, so none is signed by it), its id, and where it came from."""
+    embedded = [k for k in (*previous, newest) if "public_key" in k.document]
+    if pinned is None:
+        if not embedded:
+            raise Unreadable(
+                "No checkpoint given holds its public key: pin the registry's key with "
+                f"--public-key. {CHECKPOINT_HELP}"
+            )
+        source = embedded[0]
+        raw = _raw_key(source.document["public_key"])
+        assert raw is not None  # checked when read
+        return raw, chain.key_id(raw), f"named by {source.label} (not pinned)"
+    raw = _raw_key(pinned)
+    if raw is not None:
+        return raw, chain.key_id(raw), "pinned"
+    if _HEX64.fullmatch(pinned):
+        for kept in embedded:
+            candidate = _raw_key(kept.document["public_key"])
+            if candidate is not None and chain.key_id(candidate) == pinned:
+                return candidate, pinned, "pinned (by key id)"
+        if not any(k.document["key_id"] == pinned for k in (*previous, newest)):
+            return None, pinned, "pinned (by key id)"
+        raise Unreadable(
+            f"--public-key names key {pinned}, and a checkpoint given names it too, but none "
+            "holds its public key to check the signature with: pass the key itself (base64)."
+        )
+    raise Unreadable(
+        "--public-key must be the registry's Ed25519 public key in base64 (32 bytes) or its "
+        "key id (64 hex digits)."
+    )
+
+
+# --- checking ------------------------------------------------------------------------------
+
+
+def _signature_fault(kept: Kept, key: bytes | None, kid: str, source: str) -> str | None:
+    which = "the pinned key" if source.startswith("pinned") else "the key"
+    if kept.document["key_id"] != kid:
+        return (
+            f"{kept.label} is not signed by {which} {kid}: it is signed by key "
+            f"{kept.document['key_id']}"
+        )
+    if key is None or not chain.checkpoint_signature_valid(key, kept.document):
+        return (
+            f"{kept.label} does not carry a valid signature by key {kid}: it was altered or forged"
+        )
+    return None
+
+
+def verify(
+    export: str, checkpoint_path: str, previous_paths: Sequence[str], pinned: str | None
+) -> dict[str, Any]:
+    """The whole check; returns the report as a dict (``ok`` says whether it held)."""
+    [newest] = _read_checkpoints(checkpoint_path, f"the checkpoint {checkpoint_path}", one=True)
+    previous: list[Kept] = []
+    for path in previous_paths:
+        previous += _read_checkpoints(path, f"the checkpoint kept from before {path}", one=False)
+    key, kid, source = _key(pinned, newest, previous)
+    faults: list[tuple[int, str]] = []
+    for kept in (newest, *previous):
+        fault = _signature_fault(kept, key, kid, source)
+        kept.signed = fault is None
+        if fault:
+            faults.append((0, fault))  # placed below, once the walk shows what still holds
+    signed = sorted((k for k in (newest, *previous) if k.signed), key=lambda k: k.size)
+
+    walker = chain.Walker()
+    vouched: Kept | None = None  # the largest signed checkpoint the export matches
+    mismatch: Kept | None = None
+    forks: list[Kept] = []  # signed checkpoints that agree with the export where another does not
+    upcoming = iter(signed)
+    nxt = next(upcoming, None)
+
+    def compare() -> None:
+        nonlocal vouched, mismatch, nxt
+        at_size: list[Kept] = []
+        while nxt is not None and nxt.size == walker.report.events:
+            at_size.append(nxt)
+            nxt = next(upcoming, None)
+        if not at_size or mismatch is not None:
+            return
+        root = walker.root()
+        for kept in at_size:
+            kept.matches = kept.root_hash == root
+        wrong = [k for k in at_size if not k.matches]
+        if wrong:
+            mismatch = wrong[0]
+            forks.extend(k for k in at_size if k.matches)
+        else:
+            vouched = at_size[-1]
+
+    compare()
+    ends_at = 0
+    walk_failed = False
+    for number, document in _events(export):
+        if mismatch is not None:
+            break
+        if not walker.feed(document):
+            seq = walker.report.first_bad_seq or walker.report.events + 1
+            faults.append((seq, f"{walker.report.reason} ({export}: line {number})"))
+            walk_failed = True
+            break
+        ends_at = walker.report.events
+        compare()
+    good = vouched.size if vouched else 0
+    since = (
+        f"events 1 to {good} match {vouched.label} (size {good})"
+        if vouched
+        else "no checkpoint given vouches for any earlier size"
+    )
+    short: int | None = None  # where the export ends, when it ends too soon
+    if mismatch is not None:
+        if mismatch.size == good + 1:
+            reason = (
+                f"event {mismatch.size} is not the event {mismatch.label} signed: history was "
+                f"rewritten from event {mismatch.size} ({since})"
+            )
+        else:
+            reason = (
+                f"the export's first {mismatch.size} events do not match {mismatch.label}: "
+                f"history was rewritten at an event from {good + 1} to {mismatch.size}, and "
+                f"these checkpoints cannot say which ({since}); checkpoints kept at sizes in "
+                "between narrow it: pass every one you kept with --previous"
+            )
+        if forks:
+            reason += (
+                f"; yet {forks[0].label} signs the export's own tree at size "
+                f"{mismatch.size}: the key has signed two different histories of the log"
+            )
+        faults.append((good + 1, reason))
+    elif not walk_failed and nxt is not None:
+        short = ends_at
+        beyond = [k for k in signed if k.size > ends_at]
+        if newest in beyond:
+            reason = (
+                f"the export ends at event {ends_at}, before the checkpoint's size "
+                f"{newest.size}: the export is older than the checkpoint. Export again after "
+                "taking the checkpoint, and verify the two together"
+            )
+        else:
+            largest = beyond[-1]
+            reason = (
+                f"the export ends at event {ends_at}, but {largest.label} covers "
+                f"{largest.size} events: the log was truncated after event {ends_at} at the "
+                f"latest (events {ends_at + 1} to {largest.size} are gone)"
+            )
+        if good < ends_at:
+            reason += f"; {since}, and events {good + 1} to {ends_at} by none"
+        faults.append((good + 1, reason))
+    # A checkpoint not signed by the key vouches for nothing: the fault lies after what the
+    # signed ones vouch for.
+    faults = [(seq or good + 1, reason) for seq, reason in faults]
+    first_bad = min((seq for seq, _ in faults), default=None)
+    ok = not faults
+    out: dict[str, Any] = {
+        "ok": ok,
+        "events": walker.report.events,
+        "head": walker.report.head,
+        "root_hash": walker.root(),
+        "checkpoints_checked": sum(1 for k in signed if k.matches),
+        "vouched_up_to": good,
+        "key_id": kid,
+        "key_pinned": pinned is not None,
+        "key_source": source,
+        "checkpoint": {"size": newest.size, "root_hash": newest.root_hash},
+        "checked": [
+            {"checkpoint": k.label, "size": k.size, "signed": k.signed, "matches": k.matches}
+            for k in (newest, *previous)
+        ],
+    }
+    if not ok:
+        out["first_bad_seq"] = first_bad
+        out["reason"] = "; and ".join(reason for _, reason in sorted(faults, key=lambda f: f[0]))
+    if short is not None:
+        out["export_ends_at"] = short
+    if previous:
+        largest_previous = max(previous, key=lambda k: k.size)
+        out["extends"] = {
+            "size": largest_previous.size,
+            "root_hash": largest_previous.root_hash,
+            "holds": all(k.signed and k.matches for k in previous),
+        }
+    out["proves"], out["cannot_prove"] = _scope(out, previous, walker.report.events)
+    return out
+
+
+def _scope(out: dict[str, Any], previous: list[Kept], events: int) -> tuple[list[str], list[str]]:
+    """What this run showed, and what no run of it could have."""
+    good = out["vouched_up_to"]
+    proves = []
+    if out["ok"] or good:
+        proves.append(
+            f"the export's events 1 to {good} are intact, linked, and exactly the ones "
+            f"checkpoints signed by key {out['key_id']} committed to"
+        )
+    cannot = [
+        "that the key is the registry's: "
+        + ("it was pinned with --public-key" if out["key_pinned"] else "pin it with --public-key")
+    ]
+    if events > good:
+        cannot.append(f"events after {good}: no checkpoint given vouches for them")
+    cannot.append(
+        "a rewrite of history by someone holding the signing key, signed again with it: only a "
+        "checkpoint kept from before the rewrite shows it"
+        + (
+            " (as --previous does here, for the sizes kept)"
+            if previous
+            else "; pass one with --previous"
+        )
+    )
+    return proves, cannot
 
 
 def _fail_io(message: str) -> int:
     print(json.dumps({"ok": False, "error": message}), file=sys.stderr)
     return 2
-
-
-def _load(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        value = json.load(handle)
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} is not a checkpoint document")
-    return value
-
-
-def _key(checkpoint: dict[str, Any], pinned: str | None) -> bytes:
-    embedded = base64.b64decode(checkpoint["public_key"], validate=True)
-    if pinned is None:
-        return embedded
-    if pinned == chain.key_id(embedded):
-        return embedded
-    return base64.b64decode(pinned, validate=True)
-
-
-def verify(
-    export: str, checkpoint_path: str, previous_path: str | None, pinned: str | None
-) -> dict[str, Any]:
-    """The whole check; returns the report as a dict (``ok`` says whether it held)."""
-    checkpoint = _load(checkpoint_path)
-    key = _key(checkpoint, pinned)
-    checkpoints = [checkpoint]
-    previous = _load(previous_path) if previous_path else None
-    if previous is not None:
-        if int(previous["size"]) > int(checkpoint["size"]):
-            previous, checkpoint = checkpoint, previous
-            checkpoints = [checkpoint]
-        checkpoints.insert(0, previous)
-    report = chain.verify_log(_events(export), _beyond(checkpoints), key, all_signatures=True)
-    # The export may run past the newest checkpoint we hold: that is not a fault here.
-    if not report.ok and report.reason and "not covered by a signed checkpoint" in report.reason:
-        report.ok, report.first_bad_seq, report.reason = True, None, None
-    out = report.as_dict()
-    out["key_id"] = chain.key_id(key)
-    out["key_pinned"] = pinned is not None
-    out["checkpoint"] = {"size": checkpoint["size"], "root_hash": checkpoint["root_hash"]}
-    if previous is not None:
-        out["extends"] = {
-            "size": previous["size"],
-            "root_hash": previous["root_hash"],
-            "holds": report.ok,
-        }
-    return out
-
-
-def _beyond(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    # Two checkpoints of one size must agree; keep them in order of size.
-    return sorted(checkpoints, key=lambda c: int(c["size"]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,13 +390,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("export", help="audit-events.jsonl from the export endpoint")
     parser.add_argument("checkpoint", help="a checkpoint JSON document")
-    parser.add_argument("--previous", help="an older checkpoint the newer must extend")
+    parser.add_argument(
+        "--previous",
+        action="append",
+        default=[],
+        help="a checkpoint kept from before (or a file of them); may be repeated",
+    )
     parser.add_argument("--public-key", help="the registry's public key (base64) or key id")
     args = parser.parse_args(argv)
     try:
         report = verify(args.export, args.checkpoint, args.previous, args.public_key)
-    except (OSError, ValueError, KeyError, binascii.Error) as exc:
+    except Unreadable as exc:
         return _fail_io(str(exc))
+    except Exception as exc:  # never a traceback: whatever the files hold, a clear answer
+        return _fail_io(f"the files could not be checked: {type(exc).__name__}: {exc}")
     print(json.dumps(report, indent=2, sort_keys=True))
     return 0 if report["ok"] else 1
 
