@@ -200,3 +200,9 @@ def test_a_broken_chain_leaves_the_state_unchecked(workflow: Flask) -> None:
         conn.execute(text("UPDATE audit_events SET action = 'forged' WHERE seq = 3"))
     checks = {c["name"]: c["ok"] for c in _report().checks}
     assert checks == {"chain": False, "checkpoints": None, "state": None}
+
+
+def test_the_seeded_registry_verifies(app: Flask) -> None:
+    assert app.test_cli_runner().invoke(args=["registry", "seed"]).exit_code == 0
+    report = _report()
+    assert report.ok, report.reason
