@@ -163,19 +163,21 @@ registry_cli.add_command(audit_cli)
 )
 def audit_verify_command(all_signatures: bool) -> None:
     """Walk the chain and its checkpoints: exit 0 if they hold, 1 with the first bad seq."""
-    from registry.services import audit, chain
+    from registry.services import audit
 
-    session = current_session()
-    if all_signatures:
-        report = chain.verify_log(
-            audit.iter_documents(session),
-            audit.iter_checkpoints(session),
-            audit.public_key(),
-            all_signatures=True,
-        )
-    else:
-        report = audit.verify(session)
+    report = audit.verify(current_session(), all_signatures=all_signatures)
     click.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True))
+    for check in report.checks:
+        verdict = {True: "ok", False: "FAILED", None: "not checked"}[check["ok"]]
+        click.echo(f"{check['name']}: {verdict}. Proves: {check['proves']}", err=True)
+        click.echo(f"  Does not prove: {check['does_not_prove']}", err=True)
+    if report.mismatch is not None:
+        m = report.mismatch
+        click.echo(
+            f"live state disagrees with the log: {m['entity_type']} {m['entity_id']}, "
+            f"field {m['field']}, event {m['seq']}",
+            err=True,
+        )
     if not report.ok:
         click.echo(f"first bad sequence number: {report.first_bad_seq}", err=True)
         sys.exit(1)

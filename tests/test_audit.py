@@ -386,3 +386,47 @@ def test_backup_and_restore_keep_the_log_and_its_root(
         twice = runner.invoke(args=["registry", "restore", str(backup)])
         assert twice.exit_code != 0
         assert "not empty" in twice.output
+
+
+# --- rows the verifier cannot read: a clean failure at their sequence number ---------------
+
+UNREADABLE: list[tuple[str, str, str]] = [
+    # (name, statement, which database can hold it)
+    ("after is not JSON", "UPDATE audit_events SET after = '{not json' WHERE seq = 5", "sqlite"),
+    ("time is not a time", "UPDATE audit_events SET occurred_at = 'soon' WHERE seq = 5", "sqlite"),
+    ("seq is not a number", "UPDATE audit_events SET seq = 'five' WHERE seq = 5", "sqlite"),
+    (
+        "a number JSON cannot hold",
+        "UPDATE audit_events SET after = '{\"a\": 1e999}' WHERE seq = 5",
+        "any",
+    ),
+    ("hash is not hex", "UPDATE audit_events SET hash = 'not hex' WHERE seq = 5", "any"),
+    ("seq out of order", "UPDATE audit_events SET seq = 500 WHERE seq = 5", "any"),
+    (
+        "checkpoint time",
+        "UPDATE audit_checkpoints SET issued_at = 'later' WHERE size = 5",
+        "sqlite",
+    ),
+    ("checkpoint root", "UPDATE audit_checkpoints SET root_hash = 5 WHERE size = 5", "sqlite"),
+]
+
+
+@pytest.mark.parametrize(("name", "statement", "where"), UNREADABLE, ids=[u[0] for u in UNREADABLE])
+def test_a_row_that_cannot_be_read_is_a_clean_failure(
+    log: Flask, name: str, statement: str, where: str
+) -> None:
+    if where != "any" and db.engine.dialect.name != where:
+        pytest.skip(f"only {where} can hold this")
+    with behind_the_back() as conn:
+        conn.execute(text(statement))
+    report = _verify()
+    assert not report.ok, name
+    assert report.first_bad_seq == 5, report.reason
+    public = log.test_client().get(f"{API}/audit-events/verify")
+    assert public.status_code == 200
+    assert (public.get_json()["ok"], public.get_json()["first_bad_seq"]) == (False, 5)
+    result = log.test_cli_runner().invoke(args=["registry", "audit", "verify"])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "first bad sequence number: 5" in result.output

@@ -54,6 +54,27 @@ class CheckpointSchema(Schema):
     )
 
 
+class VerifyCheckSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "chain, checkpoints or state."})
+    ok = fields.Boolean(
+        required=True, allow_none=True, metadata={"description": "null: not checked."}
+    )
+    proves = fields.String(required=True)
+    does_not_prove = fields.String(required=True)
+    detail = fields.String(allow_none=True)
+
+
+class MismatchSchema(Schema):
+    entity_type = fields.String(required=True)
+    entity_id = fields.String(required=True)
+    field = fields.String(required=True)
+    seq = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The event the row disagrees with; null: it has none."},
+    )
+
+
 class VerifyReportSchema(Schema):
     ok = fields.Boolean(required=True)
     events = fields.Integer(required=True)
@@ -61,8 +82,13 @@ class VerifyReportSchema(Schema):
     root_hash = fields.String(required=True)
     checkpoints_checked = fields.Integer(required=True)
     latest_checkpoint = fields.Dict(allow_none=True)
-    first_bad_seq = fields.Integer()
+    first_bad_seq = fields.Integer(allow_none=True)
     reason = fields.String()
+    checks = fields.List(fields.Nested(VerifyCheckSchema), required=True)
+    mismatch = fields.Nested(
+        MismatchSchema,
+        metadata={"description": "The first live row that disagrees with the log."},
+    )
     checked_at = fields.String(required=True)
 
 

@@ -9,20 +9,21 @@ every other lock the request takes, keeps the chain lock short and free of deadl
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import String, event, insert, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from registry.db import table_of, utcnow
 from registry.models.audit import AuditEvent, Checkpoint
-from registry.services import chain, merkle
+from registry.services import chain, ledger, merkle
 from registry.services.context import Actor
 from registry.services.merkle import Frontier
 
@@ -288,15 +289,200 @@ def public_key() -> bytes:
     return chain.public_key_bytes(_signing_key().public_key())
 
 
-def verify(session: Session, key: bytes | None = None) -> chain.Report:
-    """Walk the whole log and its checkpoints; name the first fault if there is one."""
-    key = key if key is not None else public_key()
-    report = chain.verify_log(iter_documents(session), iter_checkpoints(session), key)
+def _raw(column: Any) -> Any:
+    """A column read as the database stores it, so one bad value cannot stop the read."""
+    return type_coerce(column, String)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _time(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _text(value: Any, *, nullable: bool = False) -> Any:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _checked_document(row: Any) -> dict[str, Any]:
+    if not isinstance(row.seq, int):
+        raise TypeError(f"its sequence number is {row.seq!r}")
+    return document(
+        SimpleNamespace(
+            seq=row.seq,
+            occurred_at=_time(row.occurred_at),
+            actor_type=_text(row.actor_type),
+            actor_id=_text(row.actor_id, nullable=True),
+            actor_label=_text(row.actor_label, nullable=True),
+            action=_text(row.action),
+            entity_type=_text(row.entity_type),
+            entity_id=_text(row.entity_id),
+            before=_json(row.before),
+            after=_json(row.after),
+            request_id=_text(row.request_id, nullable=True),
+            prev_hash=_text(row.prev_hash),
+            hash=_text(row.hash),
+        )
+    )
+
+
+def _readable_documents(session: Session, *, batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every event in order as the verifier reads it: each column as stored, so a row that
+    cannot be read (bad JSON, a NULL, a time that is not one) is a marked fault in its place
+    rather than an exception in the middle of the walk."""
+    columns = [_raw(c).label(c.key) for c in _EVENT_COLUMNS if c.key != "seq"]
+    after: Any = None
+    while True:
+        statement = select(AuditEvent.seq, *columns).order_by(AuditEvent.seq).limit(batch)
+        if after is not None:
+            statement = statement.where(AuditEvent.seq > after)
+        rows = session.execute(statement).all()
+        if not rows:
+            return
+        for row in rows:
+            try:
+                yield _checked_document(row)
+            except Exception as exc:  # the row is the fault; the walk names it
+                yield {chain.UNREADABLE: f"{type(exc).__name__}: {exc}", "seq": row.seq}
+        after = rows[-1].seq
+
+
+def _readable_checkpoints(session: Session) -> Iterator[dict[str, Any]]:
+    columns = (
+        Checkpoint.size,
+        _raw(Checkpoint.root_hash).label("root_hash"),
+        _raw(Checkpoint.issued_at).label("issued_at"),
+        _raw(Checkpoint.key_id).label("key_id"),
+        _raw(Checkpoint.signature).label("signature"),
+    )
+    after = -1
+    while True:
+        rows = session.execute(
+            select(*columns).where(Checkpoint.size > after).order_by(Checkpoint.size).limit(5000)
+        ).all()
+        if not rows:
+            return
+        for size, root_hash, issued_at, key_id, signature in rows:
+            try:
+                if not isinstance(size, int):
+                    raise TypeError(f"its size is {size!r}")
+                yield {
+                    "size": size,
+                    "root_hash": _text(root_hash),
+                    "issued_at": chain.format_time(_time(issued_at)),
+                    "key_id": _text(key_id),
+                    "signature": _text(signature),
+                }
+            except Exception as exc:  # the row is the fault; the walk names it
+                yield {chain.UNREADABLE: f"{type(exc).__name__}: {exc}", "size": size}
+        after = rows[-1][0]
+
+
+# What each check proves, and what it cannot: the server checks itself with its own key and
+# its own database, so whoever holds both can rewrite history and re-sign it, and every
+# check here agrees. Only checkpoints held outside the registry catch that.
+CHECKS: dict[str, tuple[str, str]] = {
+    "chain": (
+        "Every event links to the one before and hashes to its stored hash, from the first "
+        "to the last: no event was changed, removed or inserted in the middle without "
+        "rewriting every event after it.",
+        "That the chain is the one first written: anyone with write access to the database "
+        "can recompute every hash after a change, or drop the last events.",
+    ),
+    "checkpoints": (
+        "Every stored checkpoint's Merkle root matches the events, the newest covers the "
+        "whole log, and it is signed by the registry's key: a rewrite without the key, or "
+        "events appended without a checkpoint, is found.",
+        "Anything against whoever holds the signing key and the database: they can rewrite "
+        "history and re-sign it, or drop the last event with its checkpoint, and this check "
+        "agrees. Keep checkpoints outside the registry (witnesses, auditors) and check them "
+        "with python -m registry.verify or the consistency proofs.",
+    ),
+    "state": (
+        "Users, tokens, policy versions (their content against their hash), panels and their "
+        "terms, reviews and votes in the live tables equal the after-state of their latest "
+        "audit event, and none exists without one: a row changed or inserted behind the "
+        "service's back is found.",
+        "That the log itself is true (only as good as the two checks above), fields the log "
+        "does not record (passwords, last use, descriptions), organisations, decisions and "
+        "conflicts of interest, or a row deleted together with all its events.",
+    ),
+}
+
+
+def _check(name: str, ok: bool | None, detail: str | None = None) -> dict[str, Any]:
+    proves, does_not_prove = CHECKS[name]
+    return {
+        "name": name,
+        "ok": ok,
+        "proves": proves,
+        "does_not_prove": does_not_prove,
+        "detail": detail,
+    }
+
+
+def _walk(session: Session, key: bytes) -> chain.Report:
+    report = chain.verify_log(_readable_documents(session), _readable_checkpoints(session), key)
     if not report.ok and report.reason and "latest checkpoint" in report.reason:
         # Only the newest signature failed: find the first forged checkpoint.
         report = chain.verify_log(
-            iter_documents(session), iter_checkpoints(session), key, all_signatures=True
+            _readable_documents(session), _readable_checkpoints(session), key, all_signatures=True
         )
+    return report
+
+
+def verify(
+    session: Session, key: bytes | None = None, *, all_signatures: bool = False
+) -> chain.Report:
+    """Walk the whole log and its checkpoints, then check the live tables against it;
+    name the first fault if there is one. Nothing it reads can make it raise."""
+    key = key if key is not None else public_key()
+    try:
+        if all_signatures:
+            report = chain.verify_log(
+                _readable_documents(session),
+                _readable_checkpoints(session),
+                key,
+                all_signatures=True,
+            )
+        else:
+            report = _walk(session, key)
+    except Exception as exc:  # a fault no reader foresaw is still a failed check
+        log.exception("the audit log could not be walked")
+        report = chain.Report(ok=False, first_bad_seq=None, reason=f"the log cannot be read: {exc}")
+    chain_fault = not report.ok and "checkpoint" not in (report.reason or "")
+    report.checks = [
+        _check("chain", not chain_fault, report.reason if chain_fault else None),
+        _check(
+            "checkpoints",
+            None if chain_fault else report.ok,
+            None if report.ok or chain_fault else report.reason,
+        ),
+    ]
+    if not report.ok:
+        report.checks.append(_check("state", None, "not checked: the log does not hold"))
+        return report
+    try:
+        mismatch = ledger.check(session)
+    except Exception as exc:  # a row that cannot be read is a failed check, not a crash
+        log.exception("the live tables could not be checked against the log")
+        report.ok, report.first_bad_seq = False, None
+        report.reason = f"the live tables cannot be read: {type(exc).__name__}: {exc}"
+        report.checks.append(_check("state", False, report.reason))
+        return report
+    if mismatch is not None:
+        report.ok, report.first_bad_seq, report.reason = False, mismatch.seq, mismatch.reason
+        report.mismatch = mismatch.as_dict()
+        report.checks.append(_check("state", False, mismatch.reason))
+    else:
+        report.checks.append(_check("state", True))
     return report
 
 

@@ -36,6 +36,8 @@ EVENT_FIELDS = (
 
 
 _MAX_SAFE_INTEGER = 2**53 - 1
+# The key a reader puts in place of a row it could not read, with the reason.
+UNREADABLE = "_unreadable"
 
 
 def _plain(value: Any) -> bool:
@@ -196,6 +198,10 @@ class Report:
     reason: str | None = None
     checkpoints_checked: int = 0
     latest_checkpoint: dict[str, Any] | None = None
+    # The first live row that disagrees with the log (entity_type, entity_id, field, seq).
+    mismatch: dict[str, Any] | None = None
+    # What each check found, proves and cannot prove (see ``CHECKS``).
+    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -205,10 +211,13 @@ class Report:
             "root_hash": self.root_hash,
             "checkpoints_checked": self.checkpoints_checked,
             "latest_checkpoint": self.latest_checkpoint,
+            "checks": self.checks,
         }
         if not self.ok:
             out["first_bad_seq"] = self.first_bad_seq
             out["reason"] = self.reason
+        if self.mismatch is not None:
+            out["mismatch"] = self.mismatch
         return out
 
 
@@ -230,6 +239,8 @@ class Walker:
     def feed(self, document: Mapping[str, Any]) -> bool:
         """Check the next event; False (and the report filled in) at the first fault."""
         expected = self.report.events + 1
+        if UNREADABLE in document:
+            return self.fail(expected, f"event {expected} cannot be read: {document[UNREADABLE]}")
         try:
             seq = int(document["seq"])
             stored = str(document["hash"])
@@ -248,11 +259,18 @@ class Walker:
             return self.fail(seq, f"event {seq} was altered: its content does not match its hash")
         self.report.events = seq
         self.report.head = stored
-        self._frontier.append(bytes.fromhex(stored))
+        self._frontier.append(bytes.fromhex(stored))  # hex: it equals a recomputed digest
         return True
 
     def check_root(self, checkpoint: Mapping[str, Any]) -> bool:
         """The events walked so far must have the checkpoint's root."""
+        if UNREADABLE in checkpoint:
+            start = self.last_good_checkpoint + 1
+            return self.fail(
+                start,
+                f"a checkpoint after size {self.last_good_checkpoint} cannot be read: "
+                f"{checkpoint[UNREADABLE]}",
+            )
         size = int(checkpoint["size"])
         if self._frontier.root().hex() != checkpoint["root_hash"]:
             start = self.last_good_checkpoint + 1

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from registry.models.identity import ApiToken, Organisation, OrganisationKind, Role, User
-from registry.services import audit, passwords, reviews
+from registry.services import audit, ledger, passwords, reviews
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
 
@@ -67,6 +67,8 @@ def token_snapshot(token: ApiToken) -> dict[str, Any]:
         "role": token.role,
         "expires_at": token.expires_at.isoformat(),
         "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+        # A digest of the stored credential, so a hash swapped in the table is found.
+        "credential": ledger.credential_digest(token.lookup, token.secret_hash),
     }
 
 
@@ -218,7 +220,7 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict[str,
             raise InvalidInput("Unknown role.", {"role": [f"Unknown role {changes['role']!r}."]})
         user.role = changes["role"]
         end_sessions = True
-        _revoke_tokens(session, user, keep_roles=token_roles_allowed(user.role))
+        _revoke_tokens(session, actor, user, keep_roles=token_roles_allowed(user.role))
     if "password" in changes:
         _check_password(changes["password"])
         user.password_hash = passwords.hash_password(changes["password"])
@@ -227,7 +229,7 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict[str,
         user.active = changes["active"]
         end_sessions = True
         if not user.active:
-            _revoke_tokens(session, user, keep_roles=set())
+            _revoke_tokens(session, actor, user, keep_roles=set())
     if end_sessions:
         user.session_epoch += 1
     session.flush()
@@ -238,14 +240,25 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict[str,
     return user
 
 
-def _revoke_tokens(session: Session, user: User, keep_roles: set[str]) -> None:
+def _revoke_tokens(session: Session, actor: Actor, user: User, keep_roles: set[str]) -> None:
     now = utcnow()
     tokens = session.execute(
         select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ).scalars()
-    for token in tokens:
+    for token in list(tokens):
         if token.role not in keep_roles:
+            before = token_snapshot(token)
             token.revoked_at = now
+            # Each revocation is on the record: the live token must match its last event.
+            audit.record(
+                session,
+                actor,
+                "token.revoked",
+                "api_token",
+                token.id,
+                before=before,
+                after=token_snapshot(token),
+            )
 
 
 # --- logins ---------------------------------------------------------------------------------

@@ -484,7 +484,7 @@ def update_draft(
         "policy_version",
         f"{slug}/{number}",
         before=before,
-        after={"content_hash": version.content_hash, "content": content_document(version)},
+        after=version_snapshot(version) | {"content": content_document(version)},
     )
     return version
 

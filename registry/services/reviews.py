@@ -188,6 +188,7 @@ def add_member(
         "panel",
         panel.id,
         after={
+            "member_id": member.id,
             "user_id": user_id,
             "term_start": start.isoformat(),
             "term_end": term_end.isoformat() if term_end else None,
@@ -266,7 +267,12 @@ def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) 
         "panel",
         panel_id,
         before={"user_id": user_id, "term_end": before.isoformat() if before else None},
-        after={"user_id": user_id, "term_end": member.term_end.isoformat()},
+        after={
+            "member_id": member.id,
+            "user_id": user_id,
+            "term_start": member.term_start.isoformat(),
+            "term_end": member.term_end.isoformat(),
+        },
     )
     if panel.chair_id == user_id:
         _set_chair(session, actor, panel, None)
@@ -352,7 +358,8 @@ def submit(
         "review.opened",
         "review",
         review.id,
-        after=review_snapshot(review) | {"public_benefit": assessment or None},
+        after=review_snapshot(review)
+        | {"public_benefit": assessment or None, "recommendation": review.recommendation},
     )
     return review
 
@@ -474,7 +481,12 @@ def cast_vote(
         "review",
         review.id,
         before=before,
-        after={"choice": choice, "comment": comment.strip(), "content_hash": vote.content_hash},
+        after={
+            "user_id": user_id,
+            "choice": choice,
+            "comment": comment.strip(),
+            "content_hash": vote.content_hash,
+        },
     )
     return vote, created
 
@@ -607,7 +619,7 @@ def record_recommendation(session: Session, actor: Actor, review_id: int, text: 
         "review",
         review.id,
         before={"recommendation": before},
-        after={"recommendation": text.strip()},
+        after=review_snapshot(review) | {"recommendation": review.recommendation},
     )
     return review
 
