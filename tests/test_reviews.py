@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from registry.db import db, utcnow
 from registry.models.identity import User
-from registry.models.review import PanelMember, Review
+from registry.models.review import Panel, PanelMember, Review
 from tests import factories as f
 from tests.test_errors import assert_problem
 
@@ -502,3 +502,26 @@ def test_a_review_past_its_time_is_counted_with_those_who_served_then(setting: S
     assert (review["status"], review["outcome"]) == ("closed", "endorsed")
     assert review["tally"]["eligible"] == 4
     assert s.editor.post(f"{API}/policies/research-data/versions/1/publish").status_code == 200
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.0001, 2, 0.00001, "NaN", "Infinity"])
+@pytest.mark.parametrize("name", ["quorum", "threshold"])
+def test_quorum_and_threshold_are_fractions_above_zero(
+    setting: Setting, name: str, value: Any
+) -> None:
+    body = {"name": f"Panel {name} {value}", "quorum": 0.5, "threshold": 0.5, name: value}
+    problem = assert_problem(setting.admin.post(f"{API}/panels", json=body), 422)
+    assert name in problem["errors"]
+    assert setting.admin.post(f"{API}/panels", json={**body, name: 1}).status_code == 201
+
+
+def test_a_panel_stored_with_zero_never_endorses_a_lone_reject(setting: Setting) -> None:
+    """Panels created before quorum and threshold were checked may hold 0."""
+    s = setting
+    db.session.execute(update(Panel).where(Panel.id == s.panel_id).values(quorum=0, threshold=0))
+    db.session.commit()
+    rid = _submit(s).get_json()["id"]
+    assert _vote(s.members[0], rid, "reject", "No.").status_code == 201
+    result = s.editor.post(f"{API}/reviews/{rid}/close", json={}).get_json()
+    assert result["outcome"] == "rejected"
+    assert_problem(s.editor.post(f"{API}/policies/research-data/versions/1/publish"), 409)
