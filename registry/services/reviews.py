@@ -422,13 +422,17 @@ def conflicts(session: Session, review_id: int) -> list[ConflictOfInterest]:
 
 
 def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
-    """Members whose vote counts at ``at``: in their term, not the author, not conflicted."""
+    """Members whose vote counts at ``at``: in their term, not an author of the version
+    (``policies.authors``), not conflicted."""
+    from registry.services import policies
+
     day = at.date()
     conflicted = {c.user_id for c in conflicts(session, review.id)}
+    authors = policies.authors(session, review.version)
     return {
         m.user_id
         for m in members(session, review.panel_id)
-        if m.serving(day) and m.user_id != review.version.author_id and m.user_id not in conflicted
+        if m.serving(day) and m.user_id not in authors and m.user_id not in conflicted
     }
 
 
@@ -458,8 +462,12 @@ def cast_vote(
     user_id = actor.user_id
     if not serves(session, review.panel_id, user_id, now.date()):
         raise Forbidden("Only members of this review's panel, within their term, can vote.")
-    if user_id == review.version.author_id:
-        raise Forbidden("The author of a change cannot vote on it.")
+    from registry.services import policies
+
+    if policies.is_author(session, review.version, user_id):
+        raise Forbidden(
+            "An author of a change (who created, changed or submitted it) cannot vote on it."
+        )
     if choice != Choice.ENDORSE and not comment.strip():
         raise InvalidInput("Say why.", {"comment": ["A comment is required unless you endorse."]})
     vote = session.execute(
