@@ -154,3 +154,48 @@ def test_impact_lists_decisions_whose_outcome_would_flip(app: Flask, nhs: Any) -
     assert impact["transitions"] == {"permitted -> refused": 2}
     assert (impact["in_force_version"], impact["proposed_version"]) == (1, 2)
     assert {d["recorded_outcome"] for d in impact["decisions"]} == {"permitted"}
+
+
+@pytest.fixture
+def company(app: Flask) -> Any:
+    """A reader of a registered company, and a policy for NHS trusts only, no company."""
+    f.catalogue()
+    f.published(
+        "trusts-only",
+        conditions=[
+            {
+                "code": "named_institutions_only",
+                "parameters": {"organisation_kinds": ["nhs_trust"]},
+            },
+            {"code": "non_commercial_only", "parameters": {}},
+        ],
+    )
+    client, _member = f.as_role(app, "reader", org=f.organisation("Acme Analytics", "company"))
+    return client
+
+
+def test_the_callers_organisation_kind_is_the_registered_one(company: Any) -> None:
+    answered = _decide(company, commercial_involvement=True).get_json()
+    assert answered["outcome"] == "refused"
+    assert answered["request"]["organisation_kind"] == "company"
+    events = db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    problem = assert_problem(
+        _decide(company, organisation_kind="nhs_trust", commercial_involvement=True), 422
+    )
+    assert "organisation_kind" in problem["errors"]
+    assert db.session.execute(select(func.count()).select_from(Decision)).scalar_one() == 1
+    assert db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one() == events
+    # Naming the kind the registry holds changes nothing.
+    same = _decide(company, organisation_kind="company", commercial_involvement=True).get_json()
+    assert (same["outcome"], same["request"]["organisation_kind"]) == ("refused", "company")
+
+
+def test_a_company_cannot_say_no_company_is_involved(company: Any) -> None:
+    problem = assert_problem(_decide(company, commercial_involvement=False), 422)
+    assert "commercial_involvement" in problem["errors"]
+    assert db.session.execute(select(func.count()).select_from(Decision)).scalar_one() == 0
+    # Left out, it is what the registry knows: a company is involved.
+    answered = _decide(company).get_json()
+    assert answered["request"]["commercial_involvement"] is True
+    [commercial] = [c for c in answered["conditions"] if c["code"] == "non_commercial_only"]
+    assert commercial["status"] == "unmet"

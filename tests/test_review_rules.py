@@ -90,10 +90,28 @@ def test_decide_matches_a_model_in_exact_fractions(
         endorsements = sum(c in (E, W) for c in decisive)
         expected = (
             "endorsed"
-            if decisive and Fraction(endorsements) >= Fraction(threshold) * len(decisive)
+            if endorsements and Fraction(endorsements) >= Fraction(threshold) * len(decisive)
             else "rejected"
         )
     assert result == expected
     assert tally["endorse"] + tally["endorse_with_changes"] + tally["reject"] + tally[
         "abstain"
     ] == len(counted)
+
+
+@given(
+    quorum=st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-1, max_value=2),
+    threshold=st.decimals(
+        allow_nan=False, allow_infinity=False, places=4, min_value=-1, max_value=2
+    ),
+    eligible=st.integers(0, 30),
+    counted=st.lists(st.sampled_from([R, A]), max_size=30),
+    uncounted=st.lists(st.sampled_from([E, W, R, A]), max_size=5),
+)
+def test_no_endorsement_without_a_counted_endorsing_vote(
+    quorum: Decimal, threshold: Decimal, eligible: int, counted: list[str], uncounted: list[str]
+) -> None:
+    """Whatever a panel's settings (0 included, from panels made before they were
+    checked), a review none of whose counted votes endorses is never endorsed."""
+    result, _tally = decide(quorum, threshold, eligible, ballots(*counted, uncounted=uncounted))
+    assert result != "endorsed"

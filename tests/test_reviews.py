@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from registry.db import db, utcnow
 from registry.models.identity import User
-from registry.models.review import PanelMember, Review
+from registry.models.review import Panel, PanelMember, Review
 from tests import factories as f
 from tests.test_errors import assert_problem
 
@@ -502,3 +502,71 @@ def test_a_review_past_its_time_is_counted_with_those_who_served_then(setting: S
     assert (review["status"], review["outcome"]) == ("closed", "endorsed")
     assert review["tally"]["eligible"] == 4
     assert s.editor.post(f"{API}/policies/research-data/versions/1/publish").status_code == 200
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.0001, 2, 0.00001, "NaN", "Infinity"])
+@pytest.mark.parametrize("name", ["quorum", "threshold"])
+def test_quorum_and_threshold_are_fractions_above_zero(
+    setting: Setting, name: str, value: Any
+) -> None:
+    body = {"name": f"Panel {name} {value}", "quorum": 0.5, "threshold": 0.5, name: value}
+    problem = assert_problem(setting.admin.post(f"{API}/panels", json=body), 422)
+    assert name in problem["errors"]
+    assert setting.admin.post(f"{API}/panels", json={**body, name: 1}).status_code == 201
+
+
+def test_a_panel_stored_with_zero_never_endorses_a_lone_reject(setting: Setting) -> None:
+    """Panels created before quorum and threshold were checked may hold 0."""
+    s = setting
+    db.session.execute(update(Panel).where(Panel.id == s.panel_id).values(quorum=0, threshold=0))
+    db.session.commit()
+    rid = _submit(s).get_json()["id"]
+    assert _vote(s.members[0], rid, "reject", "No.").status_code == 201
+    result = s.editor.post(f"{API}/reviews/{rid}/close", json={}).get_json()
+    assert result["outcome"] == "rejected"
+    assert_problem(s.editor.post(f"{API}/policies/research-data/versions/1/publish"), 409)
+
+
+def test_a_co_author_cannot_vote_nor_count(setting: Setting) -> None:
+    """A second editor edits the draft, is made a panel member and joins the panel."""
+    s = setting
+    co_author = f.user("editor")
+    co_editor = f.bearer(s.app, f.token(co_author))
+    draft = co_editor.get(f"{API}/policies/research-data/versions/1")
+    edited = co_editor.patch(
+        f"{API}/policies/research-data/versions/1",
+        json={"summary": "Tightened by a second editor."},
+        headers={"If-Match": draft.headers["ETag"]},
+    )
+    assert edited.status_code == 200, edited.get_json()
+    rid = _submit(s).get_json()["id"]
+    made_member = s.admin.patch(f"{API}/users/{co_author.id}", json={"role": "panel_member"})
+    assert made_member.status_code == 200
+    added = s.admin.post(f"{API}/panels/{s.panel_id}/members", json={"user_id": co_author.id})
+    assert added.status_code == 201
+    member = f.bearer(s.app, f.token(co_author))
+    problem = assert_problem(_vote(member, rid, "endorse"), 403)
+    assert "author" in problem["detail"]
+    # Nor do they count toward quorum: four members eligible, as before they joined.
+    assert _vote(s.members[0], rid, "endorse").status_code == 201
+    assert _vote(s.members[1], rid, "endorse").status_code == 201
+    result = s.editor.post(f"{API}/reviews/{rid}/close", json={}).get_json()
+    assert result["tally"]["eligible"] == 4
+
+
+def test_the_submitter_is_an_author_too(setting: Setting) -> None:
+    s = setting
+    submitter = f.user("editor")
+    client = f.bearer(s.app, f.token(submitter))
+    made = client.post(
+        f"{API}/policies/research-data/versions/1/submit",
+        json={"panel_id": s.panel_id, "public_benefit": f.ASSESSMENT},
+    )
+    assert made.status_code == 201
+    assert (
+        s.admin.patch(f"{API}/users/{submitter.id}", json={"role": "panel_member"}).status_code
+        == 200
+    )
+    s.admin.post(f"{API}/panels/{s.panel_id}/members", json={"user_id": submitter.id})
+    member = f.bearer(s.app, f.token(submitter))
+    assert_problem(_vote(member, made.get_json()["id"], "endorse"), 403)

@@ -67,13 +67,11 @@ def test_the_starter_set_answers_real_questions(app: Flask) -> None:
     ).get_json()
     assert care["outcome"] == "permitted_with_duties"
     assert [d["code"] for d in care["duties"]] == ["access_audited"]
-    company = client.post(
+    # The kind is the registered one: a company asks as a company.
+    vendor, _ = f.as_role(app, "reader", org=f.organisation("Acme Analytics", "company"))
+    company = vendor.post(
         f"{API}/decisions",
-        json={
-            "purpose": "planning",
-            "data_category": "depersonalised",
-            "organisation_kind": "company",
-        },
+        json={"purpose": "planning", "data_category": "depersonalised"},
     ).get_json()
     assert company["outcome"] == "refused"
     research_hiv = client.post(

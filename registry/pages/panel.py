@@ -132,7 +132,7 @@ def panel_home() -> Any:
                 "review": review_out(review),
                 "title": review.version.policy.title,
                 "my_vote": _my_vote(review, actor),
-                "author": review.version.author_id == actor.user_id,
+                "author": policies.is_author(session, review.version, actor.user_id),
             }
             if review.status == "open":
                 if entry["current"]:
@@ -173,7 +173,7 @@ def _review_page(
         in_force = version_out(current)
     today = utcnow().date()
     member = reviews.serves(session, review.panel_id, actor.user_id, today)
-    author = review.version.author_id == actor.user_id
+    author = policies.is_author(session, review.version, actor.user_id)
     is_open = review.status == "open"
     diff = detail["diff"]
     body = render_template(

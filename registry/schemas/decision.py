@@ -56,10 +56,20 @@ class DecisionRequestSchema(Schema):
     organisation_kind = fields.String(
         load_default=None,
         validate=validate.OneOf(catalogue.ORGANISATION_KINDS),
-        metadata={"description": "Default: the kind of the caller's organisation."},
+        metadata={
+            "description": "Always the kind the registry records for the caller's "
+            "organisation. It may be left out (the usual case) or repeated; any other "
+            "kind is refused with a 422, never evaluated."
+        },
     )
     commercial_involvement = fields.Boolean(
-        load_default=None, allow_none=True, metadata={"description": "Is a company involved?"}
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Is a company involved? For a caller whose organisation is "
+            "registered as a company it is always true: left out, it is taken as true; "
+            "false is refused with a 422."
+        },
     )
     sensitive_categories = fields.List(
         fields.String(validate=validate.OneOf(catalogue.SENSITIVE_CATEGORIES)),

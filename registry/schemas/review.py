@@ -8,7 +8,9 @@ from registry.models.review import Choice, Outcome
 from registry.schemas.common import PageArgs, whole_number
 from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
 
-_fraction = validate.Range(min=0, max=1)
+# More than 0: a quorum of 0 decides with no one voting, a threshold of 0 endorses with
+# no one endorsing. The service also refuses what rounds to 0 at four places.
+_fraction = validate.Range(min=0, max=1, min_inclusive=False)
 
 
 class PanelSchema(Schema):
@@ -18,12 +20,19 @@ class PanelSchema(Schema):
     quorum = fields.Float(
         required=True,
         validate=_fraction,
-        metadata={"description": "Fraction of eligible members who must vote (abstentions count)."},
+        metadata={
+            "description": "Fraction of eligible members who must vote (abstentions "
+            "count): more than 0, at most 1, to four decimal places."
+        },
     )
     threshold = fields.Float(
         required=True,
         validate=_fraction,
-        metadata={"description": "Fraction of counted, non-abstaining votes that must endorse."},
+        metadata={
+            "description": "Fraction of counted, non-abstaining votes that must endorse: "
+            "more than 0, at most 1, to four decimal places. A review is never endorsed "
+            "without at least one counted endorsement."
+        },
     )
     default_review_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
     chair_id = fields.Integer(

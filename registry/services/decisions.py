@@ -12,9 +12,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.db import table_of, utcnow
-from registry.errors import NotFound
+from registry.errors import InvalidInput, NotFound
 from registry.models.decision import Decision
-from registry.models.identity import Organisation, Role
+from registry.models.identity import Organisation, OrganisationKind, Role
 from registry.models.policy import PolicyVersion
 from registry.services import audit, chain, evaluation
 from registry.services.context import Actor
@@ -53,14 +53,39 @@ def proposal(request: Mapping[str, Any]) -> Proposal:
     )
 
 
+def known_facts(body: Mapping[str, Any], organisation: Organisation) -> dict[str, Any]:
+    """The facts the registry holds about the caller, which a body may repeat but never
+    contradict: the organisation's registered kind, and (for a company) that a company
+    is involved. A body that says otherwise is refused, not corrected, so that no one
+    believes the answer rests on what they claimed."""
+    known: dict[str, Any] = {"organisation_kind": organisation.kind}
+    if organisation.kind == OrganisationKind.COMPANY:
+        known["commercial_involvement"] = True
+    errors = {
+        name: [f"The registry records this as {value!r} for your organisation."]
+        for name, value in known.items()
+        if body.get(name) is not None and body[name] != value
+    }
+    if errors:
+        raise InvalidInput(
+            "The request contradicts what the registry records about your organisation.",
+            errors,
+        )
+    return known
+
+
 def normalise(body: Mapping[str, Any], organisation: Organisation) -> dict[str, Any]:
-    """The request as recorded: JSON-ready, the caller's organisation kind by default."""
+    """The request as recorded: JSON-ready, with the facts the registry holds about the
+    caller's organisation (``known_facts``) in place of anything the body said."""
+    known = known_facts(body, organisation)
     as_of = body.get("as_of")
     return {
         "purpose": body["purpose"],
         "data_category": body["data_category"],
-        "organisation_kind": body.get("organisation_kind") or organisation.kind,
-        "commercial_involvement": body.get("commercial_involvement"),
+        "organisation_kind": known["organisation_kind"],
+        "commercial_involvement": known.get(
+            "commercial_involvement", body.get("commercial_involvement")
+        ),
         "sensitive_categories": sorted(set(body.get("sensitive_categories") or ())),
         "circumstances": {
             k: v for k, v in (body.get("circumstances") or {}).items() if v is not None

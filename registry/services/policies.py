@@ -18,7 +18,8 @@ from registry.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
-from registry.models.identity import Role
+from registry.models.audit import AuditEvent
+from registry.models.identity import ApiToken, Role
 from registry.models.policy import (
     OPEN_STATUSES,
     PUBLIC_STATUSES,
@@ -244,6 +245,42 @@ def get_version(
     if version is None or (version.status not in PUBLIC_STATUSES and not can_read_drafts(actor)):
         raise NotFound(f"No version {number} of policy {slug!r}.")
     return version
+
+
+# --- authors -------------------------------------------------------------------------------
+
+AUTHORING_ACTIONS = ("version.created", "version.updated", "version.submitted")
+
+
+def authors(session: Session, version: PolicyVersion) -> frozenset[int]:
+    """Everyone who created, changed or submitted ``version``: its creator, and the user
+    behind each audit event of its creation, edits and submission (a token's owner for a
+    token). Derived from what the registry records, so no one is left out by a list kept
+    beside it. Events still queued in this session are not yet in the log; the rule is
+    asked in later requests."""
+    entity_id = f"{version.policy.slug}/{version.number}"
+    rows = session.execute(
+        select(AuditEvent.actor_type, AuditEvent.actor_id).where(
+            AuditEvent.entity_type == "policy_version",
+            AuditEvent.entity_id == entity_id,
+            AuditEvent.action.in_(AUTHORING_ACTIONS),
+            AuditEvent.actor_type.in_(("user", "token")),
+        )
+    ).all()
+    found = {version.author_id} if version.author_id is not None else set()
+    found |= {int(actor_id) for kind, actor_id in rows if kind == "user" and actor_id}
+    token_ids = {int(actor_id) for kind, actor_id in rows if kind == "token" and actor_id}
+    if token_ids:
+        found |= set(
+            session.execute(select(ApiToken.user_id).where(ApiToken.id.in_(token_ids))).scalars()
+        )
+    return frozenset(found)
+
+
+def is_author(session: Session, version: PolicyVersion, user_id: int | None) -> bool:
+    """Whether the user created, changed or submitted the version (``authors``): the one
+    answer to who may not vote on it, nor count toward its review."""
+    return user_id is not None and user_id in authors(session, version)
 
 
 # --- writing -----------------------------------------------------------------------------------

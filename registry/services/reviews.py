@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select
@@ -58,8 +58,9 @@ def decide(
     """The outcome of a review, and its tally.
 
     Quorum: counted votes (abstentions included) are at least ``quorum`` of the eligible
-    members. Endorsement: endorsements (with or without changes) are at least
-    ``threshold`` of the counted votes that are not abstentions. Exact decimal arithmetic.
+    members. Endorsement: at least one counted endorsement (with or without changes), and
+    endorsements at least ``threshold`` of the counted votes that are not abstentions.
+    Exact decimal arithmetic.
     """
     counted = [b.choice for b in ballots if b.counted]
     tally = {
@@ -76,7 +77,9 @@ def decide(
         return Outcome.NO_QUORUM, tally
     decisive = len(counted) - tally["abstain"]
     endorsements = tally["endorse"] + tally["endorse_with_changes"]
-    if decisive > 0 and Decimal(endorsements) >= threshold * decisive:
+    # Whatever the panel's settings (a panel stored with 0 before they were checked
+    # included), no review is endorsed without a counted vote that endorses.
+    if endorsements > 0 and Decimal(endorsements) >= threshold * decisive:
         return Outcome.ENDORSED, tally
     return Outcome.REJECTED, tally
 
@@ -96,9 +99,21 @@ def panel_snapshot(panel: Panel) -> dict[str, Any]:
 
 
 def _fraction(value: Any, field: str) -> Decimal:
-    number = Decimal(str(value)).quantize(Decimal("0.0001"))
-    if not Decimal(0) <= number <= Decimal(1):
-        raise InvalidInput("Not a fraction.", {field: ["Must be between 0 and 1."]})
+    """A fraction in (0, 1], exact to four places: 0 would let a panel decide with no
+    one voting, or endorse with no one endorsing."""
+    refused = InvalidInput(
+        "Not a fraction above zero.",
+        {field: ["Must be more than 0 and at most 1, to four decimal places."]},
+    )
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise refused from exc
+    if not number.is_finite() or not Decimal(0) < number <= Decimal(1):
+        raise refused
+    number = number.quantize(Decimal("0.0001"))
+    if number == 0:
+        raise refused
     return number
 
 
@@ -414,13 +429,17 @@ def conflicts(session: Session, review_id: int) -> list[ConflictOfInterest]:
 
 
 def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
-    """Members whose vote counts at ``at``: in their term, not the author, not conflicted."""
+    """Members whose vote counts at ``at``: in their term, not an author of the version
+    (``policies.authors``), not conflicted."""
+    from registry.services import policies
+
     day = at.date()
     conflicted = {c.user_id for c in conflicts(session, review.id)}
+    authors = policies.authors(session, review.version)
     return {
         m.user_id
         for m in members(session, review.panel_id)
-        if m.serving(day) and m.user_id != review.version.author_id and m.user_id not in conflicted
+        if m.serving(day) and m.user_id not in authors and m.user_id not in conflicted
     }
 
 
@@ -450,8 +469,12 @@ def cast_vote(
     user_id = actor.user_id
     if not serves(session, review.panel_id, user_id, now.date()):
         raise Forbidden("Only members of this review's panel, within their term, can vote.")
-    if user_id == review.version.author_id:
-        raise Forbidden("The author of a change cannot vote on it.")
+    from registry.services import policies
+
+    if policies.is_author(session, review.version, user_id):
+        raise Forbidden(
+            "An author of a change (who created, changed or submitted it) cannot vote on it."
+        )
     if choice != Choice.ENDORSE and not comment.strip():
         raise InvalidInput("Say why.", {"comment": ["A comment is required unless you endorse."]})
     vote = session.execute(
