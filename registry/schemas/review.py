@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.review import Choice, Outcome
-from registry.schemas.common import PageArgs, whole_number
+from registry.schemas.common import Day, PageArgs, whole_number
 from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
 
 _fraction = validate.Range(min=0, max=1)
@@ -41,8 +41,8 @@ class PanelSchema(Schema):
 class MemberSchema(Schema):
     user_id = fields.Integer(required=True)
     display_name = fields.String(required=True)
-    term_start = fields.Date(required=True)
-    term_end = fields.Date(allow_none=True)
+    term_start = Day(required=True)
+    term_end = Day(allow_none=True)
     current = fields.Boolean(
         required=True,
         metadata={"description": "Serving today: in this term, active, a panel_member."},
@@ -52,8 +52,8 @@ class MemberSchema(Schema):
 
 class MemberAddSchema(Schema):
     user_id = whole_number(required=True)
-    term_start = fields.Date(load_default=None, metadata={"description": "Default: today."})
-    term_end = fields.Date(load_default=None, allow_none=True)
+    term_start = Day(load_default=None, metadata={"description": "Default: today."})
+    term_end = Day(load_default=None, allow_none=True)
     chair = fields.Boolean(
         load_default=False,
         metadata={
