@@ -313,6 +313,20 @@ def test_a_term_at_the_edges_is_kept_and_can_be_ended(
     assert removed.get_json()["current"] is False
 
 
+def test_ending_a_term_that_starts_on_the_first_day_python_knows(app: Flask) -> None:
+    """A row from before the years were checked: ending it is arithmetic, not a 500."""
+    from registry.models.review import PanelMember
+
+    admin, _ = f.as_role(app, "admin")
+    member = f.user("panel_member")
+    board = f.panel([member])
+    with db.engine.begin() as conn:
+        conn.execute(PanelMember.__table__.update().values(term_start=date.min))
+    removed = admin.delete(f"{API}/panels/{board.id}/members?user_id={member.id}")
+    assert removed.status_code == 200, removed.get_json()
+    assert removed.get_json()["current"] is False
+
+
 @pytest.mark.parametrize(
     ("value", "status"),
     [("0999-01-01", 400), ("1899-12-31", 400), ("1900-01-01", 200), ("9999-12-31", 200)],
