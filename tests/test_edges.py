@@ -29,7 +29,7 @@ import registry.api.reviews
 from registry.db import UTCDateTime, db
 from registry.models.audit import AuditEvent
 from registry.models.policy import Policy, SetRevision
-from registry.schemas.common import Day, Instant
+from registry.schemas.common import Day, Instant, QueryArgs, WholeNumber
 from registry.services import chain
 from tests import factories as f
 from tests.support import tamper
@@ -334,3 +334,85 @@ def test_ending_a_term_that_starts_on_the_first_day_python_knows(app: Flask) -> 
 def test_the_set_page_keeps_its_date_to_the_years(app: Flask, value: str, status: int) -> None:
     _published("research-data")
     assert app.test_client().get("/", query_string={"date": value}).status_code == status
+
+
+# --- whole numbers ----------------------------------------------------------------------------
+
+
+def test_every_query_is_read_as_text() -> None:
+    assert _requests()
+    loose = [
+        f"{view}.{method}"
+        for view, method, location, schema in _requests()
+        if location == "query" and not isinstance(schema, QueryArgs)
+    ]
+    assert loose == []
+
+
+def test_every_integer_a_request_can_set_is_a_whole_number() -> None:
+    loose = [
+        f"{owner.__name__}.{name}"
+        for owner, name, field in _all_load_fields()
+        if isinstance(field, fields.Integer) and not isinstance(field, WholeNumber)
+    ]
+    assert loose == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        ("1", 201),
+        ("1.0", 201),
+        ("1e0", 201),
+        ("1.9", 422),
+        ("1.0000001", 422),
+        ("0.9999999999999999", 422),
+        ("true", 422),
+        ('"1"', 422),
+        ("1e300", 422),
+        ("-1", 422),
+    ],
+)
+def test_a_revision_in_a_body_is_a_whole_number(app: Flask, raw: str, status: int) -> None:
+    _published("research-data")
+    reader, _ = f.as_role(app, "reader")
+    body = f'{{"purpose": "research", "data_category": "depersonalised", "revision": {raw}}}'
+    response = reader.post(
+        f"{API}/decisions", data=body, headers={"Content-Type": "application/json"}
+    )
+    if status == 201:
+        assert response.status_code == 201, response.get_json()
+        assert response.get_json()["revision"] == 1
+    else:
+        assert "revision" in assert_problem(response, 422)["errors"]
+
+
+def test_whole_numbers_elsewhere_in_bodies(app: Flask, panel: tuple[FlaskClient, int]) -> None:
+    admin, panel_id = panel
+    member = f.user("panel_member")
+    response = admin.post(f"{API}/panels/{panel_id}/members", json={"user_id": member.id + 0.5})
+    assert "user_id" in assert_problem(response, 422)["errors"]
+    response = admin.post(
+        f"{API}/panels",
+        json={"name": "Days", "quorum": 1, "threshold": 1, "default_review_days": 7.5},
+    )
+    assert "default_review_days" in assert_problem(response, 422)["errors"]
+    response = admin.post(f"{API}/tokens", json={"name": "t", "expires_in_days": 30.5})
+    assert "expires_in_days" in assert_problem(response, 422)["errors"]
+    whole = admin.post(f"{API}/tokens", json={"name": "t", "expires_in_days": 30.0})
+    assert whole.status_code == 201, whole.get_json()
+
+
+@pytest.mark.parametrize("raw", ["1.9", "1.0", "+1", " 1", "1_0", "\u0661", "0x1", "1e0"])
+def test_a_number_in_a_query_is_ascii_digits(app: Flask, raw: str) -> None:
+    _published("research-data")
+    public = app.test_client()
+    for url, name in (
+        (f"{API}/policy-set", "revision"),
+        (f"{API}/policy-set/revisions", "limit"),
+        (f"{API}/policies/research-data/versions/1/diff", "against"),
+    ):
+        response = public.get(url, query_string={name: raw})
+        assert name in assert_problem(response, 422)["errors"], (url, raw)
+    assert public.get(f"{API}/policy-set", query_string={"revision": "1"}).status_code == 200
+    assert public.get(f"{API}/policy-set", query_string={"revision": "01"}).status_code == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,9 +26,46 @@ LATEST = LATEST_TIME
 OUT_OF_RANGE = f"Must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR} (UTC)."
 
 
-def whole_number(*, minimum: int = 1, maximum: int = MAX_ID, **kwargs: Any) -> fields.Integer:
+# A number in a query string: ASCII digits, as many as the largest (MAX_SEQ) has. int()
+# alone would also take signs, spaces, underscores and digits of other scripts.
+_DIGITS = re.compile(r"[0-9]{1,19}")
+
+
+class QueryArgs(Schema):
+    """Arguments from the query string, where every value is text."""
+
+    numbers_as_text = True
+
+
+class WholeNumber(fields.Integer):
+    """An integer, and only an integer.
+
+    In a JSON body: a JSON number with no fraction (``1``, and ``1.0`` or ``1e0``, which JSON
+    does not tell apart from it); ``1.9``, ``true`` and ``"1"`` are refused. In a query
+    string (a ``QueryArgs`` schema): ASCII digits only.
+    """
+
+    default_error_messages = {"invalid": "Not a whole number."}
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value) or not value.is_integer():
+                raise self.make_error("invalid", input=value)
+            return int(value)
+        if isinstance(value, str) and getattr(self.root, "numbers_as_text", False):
+            if not _DIGITS.fullmatch(value):
+                raise self.make_error("invalid", input=value)
+            return int(value)
+        raise self.make_error("invalid", input=value)
+
+
+def whole_number(*, minimum: int = 1, maximum: int = MAX_ID, **kwargs: Any) -> WholeNumber:
     """An integer field for ids and numbers: within what the database can hold."""
-    return fields.Integer(validate=validate.Range(min=minimum, max=maximum), **kwargs)
+    return WholeNumber(validate=validate.Range(min=minimum, max=maximum), **kwargs)
 
 
 class Instant(fields.AwareDateTime):
@@ -57,12 +96,12 @@ class Day(fields.Date):
         return day
 
 
-class PageArgs(Schema):
+class PageArgs(QueryArgs):
     """``limit`` and ``cursor``: keyset pagination in a stable order."""
 
-    limit = fields.Integer(
+    limit = whole_number(
         load_default=PAGE_SIZE_DEFAULT,
-        validate=validate.Range(min=1, max=PAGE_SIZE_MAX),
+        maximum=PAGE_SIZE_MAX,
         metadata={"description": f"Items per page (at most {PAGE_SIZE_MAX})."},
     )
     cursor = fields.String(

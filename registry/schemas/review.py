@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.review import Choice, Outcome
-from registry.schemas.common import Day, PageArgs, whole_number
+from registry.schemas.common import Day, PageArgs, QueryArgs, whole_number
 from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
 
 _fraction = validate.Range(min=0, max=1)
@@ -25,7 +25,7 @@ class PanelSchema(Schema):
         validate=_fraction,
         metadata={"description": "Fraction of counted, non-abstaining votes that must endorse."},
     )
-    default_review_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
+    default_review_days = whole_number(load_default=14, maximum=365)
     chair_id = fields.Integer(
         dump_only=True,
         allow_none=True,
@@ -64,7 +64,7 @@ class MemberAddSchema(Schema):
     )
 
 
-class MemberRemoveQuerySchema(Schema):
+class MemberRemoveQuerySchema(QueryArgs):
     user_id = whole_number(required=True)
 
 
