@@ -19,6 +19,7 @@ from flask.testing import FlaskClient
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
 
 import registry.api.audit
 import registry.api.decisions
@@ -31,6 +32,7 @@ from registry.models.audit import AuditEvent
 from registry.models.policy import Policy, SetRevision
 from registry.schemas.common import Day, Instant, QueryArgs, WholeNumber
 from registry.services import chain
+from registry.services.context import LABEL_MAX_LENGTH, Actor
 from tests import factories as f
 from tests.support import tamper
 from tests.test_errors import assert_problem
@@ -416,3 +418,43 @@ def test_a_number_in_a_query_is_ascii_digits(app: Flask, raw: str) -> None:
         assert name in assert_problem(response, 422)["errors"], (url, raw)
     assert public.get(f"{API}/policy-set", query_string={"revision": "1"}).status_code == 200
     assert public.get(f"{API}/policy-set", query_string={"revision": "01"}).status_code == 200
+
+
+# --- labels in the audit log ------------------------------------------------------------------
+
+
+def _longest_email(tag: str) -> str:
+    """254 characters, the most an address (and the users.email column) may have."""
+    domain = ".".join(["d" * 61, "e" * 61, "f" * 61, "example"])  # 193 characters
+    local = (tag + "x" * 64)[:60]
+    address = f"{local}@{domain}"
+    assert len(address) == 254
+    return address
+
+
+def test_the_longest_token_label_is_kept_whole_in_the_audit_log(app: Flask) -> None:
+    owner = f.user("admin", email=_longest_email("admin"))
+    name = "n" * 100
+    client = f.bearer(app, f.token(owner, name=name))
+    created = client.post(f"{API}/organisations", json={"name": "Long labels", "kind": "icb"})
+    assert created.status_code == 201, created.get_json()
+    label = db.session.execute(
+        select(AuditEvent.actor_label).order_by(AuditEvent.seq.desc()).limit(1)
+    ).scalar_one()
+    assert label == f"{owner.email} (token {name})"
+    assert len(label) == 363 <= LABEL_MAX_LENGTH
+
+
+def test_a_label_past_its_length_is_cut_with_an_ellipsis() -> None:
+    assert Actor.system(label="x" * LABEL_MAX_LENGTH).label == "x" * LABEL_MAX_LENGTH
+    cut = Actor.system(label="y" * (LABEL_MAX_LENGTH + 1)).label
+    assert cut == "y" * (LABEL_MAX_LENGTH - 1) + "\u2026"
+    assert Actor(kind="token", label="z" * 10_000).label == "z" * (LABEL_MAX_LENGTH - 1) + "\u2026"
+    assert Actor.anonymous().label is None
+
+
+def test_the_label_column_holds_the_longest_label(app: Flask) -> None:
+    model = AuditEvent.__table__.c.actor_label.type
+    assert model.length == LABEL_MAX_LENGTH
+    migrated = {c["name"]: c["type"] for c in sa_inspect(db.engine).get_columns("audit_events")}
+    assert migrated["actor_label"].length == LABEL_MAX_LENGTH
