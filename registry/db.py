@@ -40,11 +40,22 @@ NAMING_CONVENTION = {
 }
 
 
+# The years every stored time lies in (``registry.schemas.common`` refuses the rest at the
+# door, with a 422). A year below 1000 has no four-digit spelling in strftime, and one
+# past 9999 none in Python; the range also keeps clear of the ends of Python's own.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 9999
+EARLIEST_TIME = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(LATEST_YEAR, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp stored in UTC and always returned timezone-aware.
 
     SQLite keeps no zone, PostgreSQL keeps one; both give back an aware UTC datetime
     with microsecond precision, so hashes over timestamps are stable across databases.
+    A time outside the years 1900 to 9999 is never written: it could not be spelt, or
+    read back, the way every other time is.
     """
 
     impl = DateTime(timezone=True)
@@ -56,6 +67,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         value = value.astimezone(UTC)
+        if not EARLIEST_TIME <= value <= LATEST_TIME:
+            raise ValueError(
+                f"{value.isoformat()} lies outside the years {EARLIEST_YEAR} to {LATEST_YEAR}"
+            )
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from registry.models.policy import Policy, PolicyVersion, SetRevision
 from registry.models.review import Review
-from registry.services import catalogue
+from registry.services import catalogue, chain
 
 PUBLIC_TALLY = (
     "eligible",
@@ -101,7 +100,7 @@ def revision_out(revision: SetRevision, reviews: dict[int, Review]) -> dict[str,
         "changes": [
             {
                 **change,
-                "effective_from": datetime.fromisoformat(change["effective_from"]),
+                "effective_from": chain.parse_time(change["effective_from"]),
                 "review": review_summary(reviews.get(change.get("review_id") or 0)),
             }
             for change in revision.changes

@@ -27,7 +27,8 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime]
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str | None] = mapped_column(String(64))
-    actor_label: Mapped[str | None] = mapped_column(String(254))
+    # registry.services.context.LABEL_MAX_LENGTH: the label is cut there, on purpose.
+    actor_label: Mapped[str | None] = mapped_column(String(400))
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str] = mapped_column(String(64))

@@ -23,7 +23,14 @@ from registry.api.audit import checkpoint_out
 from registry.api.base import not_modified
 from registry.api.policies import compare as compare_versions
 from registry.api.present import revision_out, version_out
-from registry.db import current_session, utcnow
+from registry.db import (
+    EARLIEST_TIME,
+    EARLIEST_YEAR,
+    LATEST_TIME,
+    LATEST_YEAR,
+    current_session,
+    utcnow,
+)
 from registry.models.policy import SetRevision
 from registry.pages import blp, diffs, existing_id, words
 from registry.security import Permission, requires
@@ -63,9 +70,11 @@ def _date_argument() -> tuple[date | None, str | None]:
         return None, None
     try:
         chosen = date.fromisoformat(raw)
-        words.end_of_day(chosen)
+        at = words.end_of_day(chosen)
     except (ValueError, OverflowError):
         return None, "Enter a real date, for example 2025-03-31."
+    if not EARLIEST_TIME <= at <= LATEST_TIME:
+        return None, f"Enter a date in the years {EARLIEST_YEAR} to {LATEST_YEAR}."
     return chosen, None
 
 

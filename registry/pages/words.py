@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from registry.services import catalogue
+from registry.services import catalogue, chain
 
 
 def _london() -> tuple[tzinfo, str]:
@@ -292,7 +292,7 @@ def as_datetime(value: datetime | str | None) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = chain.parse_time(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
@@ -323,9 +323,11 @@ def iso(value: datetime | str | None) -> str:
 
 
 def end_of_day(chosen: date) -> datetime:
-    """The last instant of ``chosen`` in London (UTC without time zone data), in UTC."""
-    next_midnight = datetime.combine(chosen + timedelta(days=1), time(0), tzinfo=LONDON)
-    return (next_midnight - timedelta(microseconds=1)).astimezone(UTC)
+    """The last instant of ``chosen`` in London (UTC without time zone data), in UTC.
+
+    Found without stepping into the next day, which after 9999-12-31 does not exist.
+    """
+    return datetime.combine(chosen, time.max, tzinfo=LONDON).astimezone(UTC)
 
 
 def time_left(closes_at: datetime | str, now: datetime) -> str:

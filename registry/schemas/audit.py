@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.schemas.common import MAX_SEQ, Instant, PageArgs, whole_number
+from registry.schemas.common import MAX_SEQ, Instant, PageArgs, QueryArgs, whole_number
 
 
 class AuditQuerySchema(PageArgs):
@@ -17,7 +17,7 @@ class AuditQuerySchema(PageArgs):
     until = Instant()
 
 
-class ExportQuerySchema(Schema):
+class ExportQuerySchema(QueryArgs):
     format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
 
 
@@ -92,7 +92,7 @@ class VerifyReportSchema(Schema):
     checked_at = fields.String(required=True)
 
 
-class InclusionQuerySchema(Schema):
+class InclusionQuerySchema(QueryArgs):
     size = whole_number(
         maximum=MAX_SEQ,
         metadata={"description": "Tree size (default: the latest checkpoint's)."},
@@ -110,7 +110,7 @@ class InclusionSchema(Schema):
     checkpoint = fields.Nested(CheckpointSchema, allow_none=True)
 
 
-class ConsistencyQuerySchema(Schema):
+class ConsistencyQuerySchema(QueryArgs):
     from_ = whole_number(maximum=MAX_SEQ, required=True, data_key="from")
     to = whole_number(
         maximum=MAX_SEQ,

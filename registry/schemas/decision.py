@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from registry.models.policy import DataCategory, Purpose
-from registry.schemas.common import Instant, PageArgs, whole_number
+from registry.schemas.common import Instant, PageArgs, WholeNumber, whole_number
 from registry.services import catalogue, evaluation
 from registry.services.decisions import TOP_LEVEL_FACTS
 
@@ -25,7 +25,7 @@ def _field_for(fact: catalogue.Fact) -> fields.Field[Any]:
     if schema["type"] == "boolean":
         return fields.Boolean(**options)
     if schema["type"] == "integer":
-        return fields.Integer(
+        return WholeNumber(
             validate=validate.Range(min=schema.get("minimum"), max=schema.get("maximum")), **options
         )
     if schema["type"] == "array":

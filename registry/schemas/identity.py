@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.identity import OrganisationKind, Role
-from registry.schemas.common import PageArgs, whole_number
+from registry.schemas.common import MAX_SEQ, PageArgs, whole_number
 
 ROLES = [str(r) for r in Role]
 KINDS = [str(k) for k in OrganisationKind if k != OrganisationKind.REGISTRY]
@@ -116,9 +116,9 @@ class TokenCreatedSchema(TokenSchema):
 
 class TokenCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    expires_in_days = fields.Integer(
+    expires_in_days = whole_number(
         load_default=None,
-        validate=validate.Range(min=1),
+        maximum=MAX_SEQ,
         metadata={"description": "Default 90, at most 366."},
     )
     role = fields.String(

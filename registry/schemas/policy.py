@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.policy import DataCategory, PolicyState, Purpose, VersionStatus
-from registry.schemas.common import Instant, PageArgs, whole_number
+from registry.schemas.common import Instant, PageArgs, QueryArgs, whole_number
 from registry.services.catalogue import FIVE_SAFES, SENSITIVE_CATEGORIES, Direction, Kind
 from registry.services.policies import SLUG_MAX_LENGTH
 
@@ -168,7 +168,7 @@ class VersionQuerySchema(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUSES))
 
 
-class SetQuerySchema(Schema):
+class SetQuerySchema(QueryArgs):
     revision = whole_number(metadata={"description": "The set as revision N left it."})
     as_of = Instant(metadata={"description": "What was in force at this time (by effective date)."})
     known_at = Instant(
@@ -227,7 +227,7 @@ class RevisionSchema(Schema):
     changes = fields.List(fields.Nested(RevisionChangeSchema), required=True)
 
 
-class DiffQuerySchema(Schema):
+class DiffQuerySchema(QueryArgs):
     against = whole_number(
         metadata={"description": "The version to compare with (default: the one before)."},
     )

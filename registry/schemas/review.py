@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.review import Choice, Outcome
-from registry.schemas.common import PageArgs, whole_number
+from registry.schemas.common import Day, PageArgs, QueryArgs, whole_number
 from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
 
 # More than 0: a quorum of 0 decides with no one voting, a threshold of 0 endorses with
@@ -34,7 +34,7 @@ class PanelSchema(Schema):
             "without at least one counted endorsement."
         },
     )
-    default_review_days = fields.Integer(load_default=14, validate=validate.Range(min=1, max=365))
+    default_review_days = whole_number(load_default=14, maximum=365)
     chair_id = fields.Integer(
         dump_only=True,
         allow_none=True,
@@ -50,8 +50,8 @@ class PanelSchema(Schema):
 class MemberSchema(Schema):
     user_id = fields.Integer(required=True)
     display_name = fields.String(required=True)
-    term_start = fields.Date(required=True)
-    term_end = fields.Date(allow_none=True)
+    term_start = Day(required=True)
+    term_end = Day(allow_none=True)
     current = fields.Boolean(
         required=True,
         metadata={"description": "Serving today: in this term, active, a panel_member."},
@@ -61,8 +61,8 @@ class MemberSchema(Schema):
 
 class MemberAddSchema(Schema):
     user_id = whole_number(required=True)
-    term_start = fields.Date(load_default=None, metadata={"description": "Default: today."})
-    term_end = fields.Date(load_default=None, allow_none=True)
+    term_start = Day(load_default=None, metadata={"description": "Default: today."})
+    term_end = Day(load_default=None, allow_none=True)
     chair = fields.Boolean(
         load_default=False,
         metadata={
@@ -73,7 +73,7 @@ class MemberAddSchema(Schema):
     )
 
 
-class MemberRemoveQuerySchema(Schema):
+class MemberRemoveQuerySchema(QueryArgs):
     user_id = whole_number(required=True)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,8 +91,30 @@ def sha256_hex(data: bytes) -> str:
 
 
 def format_time(moment: datetime) -> str:
-    """RFC 3339 UTC with microseconds: the one spelling of a time inside a hash."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """RFC 3339 UTC with microseconds: the one spelling of a time inside a hash.
+
+    The year always has four digits: ``strftime("%Y")`` writes the year 999 as ``999``,
+    which RFC 3339 and ``datetime.fromisoformat`` refuse.
+    """
+    t = moment.astimezone(UTC)
+    return (
+        f"{t.year:04d}-{t.month:02d}-{t.day:02d}"
+        f"T{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}Z"
+    )
+
+
+_SHORT_YEAR = re.compile(r"^(\d{1,3})-")
+
+
+def parse_time(value: str) -> datetime:
+    """A time as ``format_time`` writes it (or any RFC 3339 time), aware.
+
+    Rows written before years were padded spell the years before 1000 with fewer digits;
+    they are read too, rather than failing every page that shows them.
+    """
+    value = _SHORT_YEAR.sub(lambda m: f"{int(m.group(1)):04d}-", value)
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def event_document(

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The longest label the audit log keeps (its actor_label column). The longest the registry
+# composes, "<email> (token <name>)" from a 254-character address and a 100-character
+# token name, is 363 characters and is kept whole; a longer one (a CLI account's name, a
+# system label) keeps its first 399 characters and ends with an ellipsis.
+LABEL_MAX_LENGTH = 400
+_ELLIPSIS = "\u2026"
+
+
+def shorten_label(label: str | None) -> str | None:
+    """``label`` as the audit log keeps it: at most ``LABEL_MAX_LENGTH`` characters."""
+    if label is None or len(label) <= LABEL_MAX_LENGTH:
+        return label
+    return label[: LABEL_MAX_LENGTH - len(_ELLIPSIS)] + _ELLIPSIS
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:
@@ -11,7 +25,7 @@ class Actor:
 
     ``role`` is the effective role: a token's own role, which may be lower than its
     owner's. ``label`` is what the audit log shows (an email address: personal data,
-    visible to auditors only).
+    visible to auditors only), shortened by ``shorten_label``.
     """
 
     kind: str  # "user", "token", "system" or "anonymous"
@@ -21,6 +35,9 @@ class Actor:
     organisation_id: int | None = None
     label: str | None = None
     request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "label", shorten_label(self.label))
 
     @classmethod
     def system(cls, label: str = "system", request_id: str | None = None) -> Actor:

@@ -256,6 +256,11 @@ def memberships(session: Session, user_id: int | None) -> list[PanelMember]:
     return list(rows.scalars())
 
 
+def _day_before(day: date) -> date:
+    """The day before ``day``; the first day Python knows has none, so it is its own."""
+    return day - timedelta(days=1) if day > date.min else day
+
+
 def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) -> PanelMember:
     """End a member's current (or future) term; past reviews keep counting them. A chair
     whose term ends is no longer the chair."""
@@ -273,7 +278,7 @@ def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) 
     before = member.term_end
     # The term ends yesterday (a term not yet started ends before it starts): from today
     # the member is no longer eligible.
-    member.term_end = min(today, member.term_start) - timedelta(days=1)
+    member.term_end = _day_before(min(today, member.term_start))
     session.flush()
     audit.record(
         session,

@@ -1,4 +1,4 @@
-"""Changing the audit tables behind the registry's back, as someone with database access."""
+"""Changing the append-only tables behind the registry's back, as someone with database access."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from registry.services import chain, merkle
 
 SQLITE_TRIGGERS = [
     f"{table}_no_{op}"
-    for table in ("audit_events", "audit_checkpoints")
-    for op in ("update", "delete")
+    for table in ("audit_events", "audit_checkpoints", "decisions", "policy_set_revisions")
+    for op in ("update", "delete", "replace")
 ]
 
 
