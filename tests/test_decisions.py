@@ -127,10 +127,8 @@ def test_organisations_see_their_own_decisions_auditors_see_all(app: Flask, nhs:
     assert_problem(auditor.post(f"{API}/decisions", json=GOOD), 403)
 
 
-def test_impact_lists_decisions_whose_outcome_would_flip(app: Flask, nhs: Any) -> None:
-    for months in (6, 12, 20):
-        _decide(nhs, circumstances={"ethics_approval": True, "duration_months": months})
-    _decide(nhs, circumstances={"ethics_approval": False, "duration_months": 6})
+def _propose_a_shorter_time_limit(app: Flask, members: list[Any] | None = None) -> int:
+    """Version 2 of research-data, allowing 9 months instead of 24, in review; its id."""
     editor, _ = f.as_role(app, "editor")
     assert editor.post(f"{API}/policies/research-data/versions", json={}).status_code == 201
     etag = editor.get(f"{API}/policies/research-data/versions/2").headers["ETag"]
@@ -144,12 +142,21 @@ def test_impact_lists_decisions_whose_outcome_would_flip(app: Flask, nhs: Any) -
             ]
         },
     )
-    board = f.panel([f.user("panel_member")])
+    board = f.panel(members or [f.user("panel_member")])
     review = editor.post(
         f"{API}/policies/research-data/versions/2/submit",
         json={"panel_id": board.id, "public_benefit": f.ASSESSMENT},
-    ).get_json()
-    impact = nhs.get(f"{API}/reviews/{review['id']}/impact").get_json()
+    )
+    assert review.status_code == 201, review.get_json()
+    return int(review.get_json()["id"])
+
+
+def test_impact_lists_decisions_whose_outcome_would_flip(app: Flask, nhs: Any) -> None:
+    for months in (6, 12, 20):
+        _decide(nhs, circumstances={"ethics_approval": True, "duration_months": months})
+    _decide(nhs, circumstances={"ethics_approval": False, "duration_months": 6})
+    review_id = _propose_a_shorter_time_limit(app)
+    impact = nhs.get(f"{API}/reviews/{review_id}/impact").get_json()
     assert (impact["evaluated"], impact["changed"]) == (4, 2)
     assert impact["transitions"] == {"permitted -> refused": 2}
     assert (impact["in_force_version"], impact["proposed_version"]) == (1, 2)
@@ -199,3 +206,39 @@ def test_a_company_cannot_say_no_company_is_involved(company: Any) -> None:
     assert answered["request"]["commercial_involvement"] is True
     [commercial] = [c for c in answered["conditions"] if c["code"] == "non_commercial_only"]
     assert commercial["status"] == "unmet"
+
+
+def test_impact_names_only_the_decisions_the_caller_may_read(app: Flask, nhs: Any) -> None:
+    """Everyone sees the same counts; a decision is listed only to those who may read it
+    (its own organisation, auditors, administrators), as GET /decisions/{id} decides."""
+    ours = [
+        _decide(nhs, circumstances={"ethics_approval": True, "duration_months": m}).get_json()
+        for m in (12, 20)
+    ]
+    elsewhere, _ = f.as_role(app, "reader", org=f.organisation("King's College Hospital"))
+    theirs = _decide(
+        elsewhere, circumstances={"ethics_approval": True, "duration_months": 15}
+    ).get_json()
+    member = f.user("panel_member")
+    review_id = _propose_a_shorter_time_limit(app, [member])
+    callers = {
+        "panel member": (f.bearer(app, f.token(member)), set()),
+        "reader of another organisation": (f.as_role(app, "reader")[0], set()),
+        "reader of the organisation that made two": (nhs, {d["id"] for d in ours}),
+        "reader of the organisation that made one": (elsewhere, {theirs["id"]}),
+        "auditor": (f.as_role(app, "auditor")[0], {d["id"] for d in [*ours, theirs]}),
+        "admin": (f.as_role(app, "admin")[0], {d["id"] for d in [*ours, theirs]}),
+    }
+    counts = set()
+    for who, (client, readable) in callers.items():
+        response = client.get(f"{API}/reviews/{review_id}/impact")
+        assert response.status_code == 200, (who, response.get_json())
+        impact = response.get_json()
+        counts.add((impact["evaluated"], impact["changed"], str(impact["transitions"])))
+        listed = {d["decision_id"] for d in impact["decisions"]}
+        assert listed == readable, who
+        for decision_id in listed:
+            assert client.get(f"{API}/decisions/{decision_id}").status_code == 200, who
+        for decision_id in {d["id"] for d in [*ours, theirs]} - listed:
+            assert_problem(client.get(f"{API}/decisions/{decision_id}"), 404)
+    assert counts == {(3, 3, str({"permitted -> refused": 3}))}

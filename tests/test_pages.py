@@ -13,12 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, template_rendered
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from registry.db import db, utcnow
 from registry.models.audit import AuditEvent
+from registry.models.decision import Decision
 from registry.models.identity import User
 from registry.models.review import Vote
 from registry.pages import words
@@ -408,6 +409,28 @@ def test_a_member_logs_in_votes_changes_the_vote_and_sees_the_outcome(
     home = html(client.get("/panel"))
     assert "There are no open reviews for your panels." in home
     assert "Your vote was: Endorse with changes." in home
+
+
+def test_the_member_sees_how_many_decisions_flip_and_not_which(proposal: Proposal) -> None:
+    """The decisions replayed belong to a university: the page counts them, and neither
+    the page nor what it is rendered from names one."""
+    p = proposal
+    db.session.remove()
+    recorded = list(db.session.execute(select(Decision.id)).scalars())
+    assert len(recorded) == 2
+    client = form_login(p.app, p.members[0])
+    shown: list[dict[str, Any]] = []
+
+    def keep(_app: Flask, template: Any, context: dict[str, Any], **_extra: Any) -> None:
+        if template.name == "pages/review.html":
+            shown.append(context["impact"])
+
+    with template_rendered.connected_to(keep, p.app):
+        page = html(client.get(f"/panel/reviews/{p.review_id}"))
+    assert "1 decision would get a different answer." in page
+    assert not any(decision_id in page for decision_id in recorded)
+    [impact] = shown
+    assert (impact["evaluated"], impact["changed"], impact["decisions"]) == (2, 1, [])
 
 
 def test_a_review_past_its_closing_time_closes_when_the_page_is_read(

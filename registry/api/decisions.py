@@ -22,6 +22,7 @@ from registry.schemas.decision import (
 )
 from registry.security import Permission, current_actor, requires
 from registry.services import decisions, reviews
+from registry.services.context import Actor
 
 blp = Blueprint(
     "decisions",
@@ -82,17 +83,18 @@ class Impact(MethodView):
     def get(self, review_id: int) -> Any:
         """Replay recorded decisions against the set with the proposed version: what flips"""
         review = reviews.get_review(current_session(), review_id)
-        found = review_impact(review)
+        found = review_impact(review, current_actor())
         if found is None:
             status = review.version.status
             raise Conflict(f"The version is {status}: there is no proposal to replay.")
         return found
 
 
-def review_impact(review: Review) -> dict[str, Any] | None:
+def review_impact(review: Review, reader: Actor) -> dict[str, Any] | None:
     """Every recorded decision for the policy's purpose and category, replayed against the
-    set in force and against it with the review's proposal; None when there is no longer
-    a proposal (the version was published or withdrawn)."""
+    set in force and against it with the review's proposal, listing only the decisions
+    ``reader`` may read; None when there is no longer a proposal (the version was
+    published or withdrawn)."""
     version = review.version
     if version.status in ("published", "superseded", "withdrawn"):
         return None
@@ -109,5 +111,5 @@ def review_impact(review: Review) -> dict[str, Any] | None:
         "policy": version.policy.slug,
         "proposed_version": version.number,
         "in_force_version": in_force[0].version if in_force else None,
-        **decisions.impact(recorded, current, proposed),
+        **decisions.impact(recorded, current, proposed, reader),
     }

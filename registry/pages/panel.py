@@ -188,7 +188,7 @@ def _review_page(
         sections=diffs.text_sections(diff) if diff else [],
         direction=diff["direction"] if diff else None,
         questions=PUBLIC_BENEFIT_QUESTIONS,
-        impact=review_impact(review),
+        impact=review_impact(review, actor),
         member=member,
         author=author,
         can_vote=is_open and member and not author,

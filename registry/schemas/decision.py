@@ -142,5 +142,10 @@ class ImpactSchema(Schema):
     changed = fields.Integer(required=True)
     transitions = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     decisions = fields.List(
-        fields.Dict(), required=True, metadata={"description": "The first 100 that change."}
+        fields.Dict(),
+        required=True,
+        metadata={
+            "description": "The first 100 that change among the decisions you may read (your "
+            "organisation's; auditors and administrators: all). The counts cover every one."
+        },
     )

@@ -157,14 +157,19 @@ def can_read_all(actor: Actor) -> bool:
     return actor.role in (Role.AUDITOR, Role.ADMIN)
 
 
+def may_read(actor: Actor, decision: Decision) -> bool:
+    """Who may see a decision: its own organisation, auditors and administrators."""
+    return can_read_all(actor) or (
+        actor.organisation_id is not None and decision.organisation_id == actor.organisation_id
+    )
+
+
 def get(session: Session, actor: Actor, decision_id: str) -> Decision:
-    """A decision, for its own organisation or an auditor; for anyone else it does not exist."""
+    """A decision, for those who may read it; for anyone else it does not exist."""
     decision = session.execute(
         select(Decision).where(Decision.id == decision_id)
     ).scalar_one_or_none()
-    if decision is None or (
-        not can_read_all(actor) and decision.organisation_id != actor.organisation_id
-    ):
+    if decision is None or not may_read(actor, decision):
         raise NotFound(f"No decision {decision_id}.")
     return decision
 
@@ -204,9 +209,19 @@ def with_proposal(current: PolicySet, version: CitedPolicy, retirement: bool) ->
 
 
 def impact(
-    decisions: Iterable[Decision], current: PolicySet, proposed: PolicySet, *, show: int = 100
+    decisions: Iterable[Decision],
+    current: PolicySet,
+    proposed: PolicySet,
+    reader: Actor,
+    *,
+    show: int = 100,
 ) -> dict[str, Any]:
-    """Replay recorded decisions against the set now and with the proposal; list flips."""
+    """Replay recorded decisions against the set now and with the proposal.
+
+    The counts cover every decision, whoever asks; the flips are listed one by one only
+    where ``reader`` may read the decision, so that an impact report never names another
+    organisation's decision, its time or its outcome.
+    """
     changed: list[dict[str, Any]] = []
     transitions: Counter[str] = Counter()
     evaluated = 0
@@ -217,7 +232,7 @@ def impact(
         after = evaluation.evaluate(proposed, use)["outcome"]
         if before != after:
             transitions[f"{before} -> {after}"] += 1
-            if len(changed) < show:
+            if len(changed) < show and may_read(reader, decision):
                 changed.append(
                     {
                         "decision_id": decision.id,
