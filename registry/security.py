@@ -300,12 +300,21 @@ def _unauthorised() -> Any:
 
 class CookieSessions(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, without building a signer for requests that carry
-    no session cookie at all (machines with tokens, anonymous readers: most requests)."""
+    no session cookie at all (machines with tokens, anonymous readers: most requests).
+
+    A request that carries ``Authorization`` never gets a cookie back, whatever the route
+    did with the session: a token is the whole of a machine's identity, and a cookie
+    handed to it would be a second credential nobody asked for."""
 
     def open_session(self, app: Flask, request: Any) -> Any:
         if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if "Authorization" in request.headers:
+            return
+        super().save_session(app, session, response)
 
 
 def init_security(app: Flask) -> None:

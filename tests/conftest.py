@@ -176,12 +176,11 @@ class RegistryClient(FlaskClient):
         response = super().open(*args, **kwargs)
         environ = self.environ_base or {}
         headers = kwargs.get("headers") or {}
+        bearer = bool(environ.get("HTTP_AUTHORIZATION") or "Authorization" in headers)
         authenticated = bool(
-            environ.get("HTTP_AUTHORIZATION")
-            or "Authorization" in headers
-            or self.get_cookie(self.application.config["SESSION_COOKIE_NAME"])
+            bearer or self.get_cookie(self.application.config["SESSION_COOKIE_NAME"])
         ) and response.status_code not in (401, 400)
-        watch.check_response(response, authenticated)
+        watch.check_response(response, authenticated, bearer)
         return response
 
 

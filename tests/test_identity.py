@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from flask import Flask
@@ -68,6 +70,36 @@ def test_wrong_password_and_unknown_email_look_the_same(app: Flask) -> None:
     failures = _events("auth.login_failed")
     assert [e.entity_id for e in failures] == [str(account.id), "unknown"]
     assert all("password" not in str(e.after) for e in failures)
+
+
+def test_a_bearer_request_never_gets_a_cookie(app: Flask) -> None:
+    """Not on any route, not even those that start or use a session: every GET the app
+    serves (with its path filled in), the API login and the pages' login form."""
+    account = f.user("panel_member")
+    secret = f.token(account)
+    client = f.bearer(app, secret)
+    filled = {"int": "1", "uuid": str(uuid4())}
+    asked = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint == "static":
+            continue
+        path = re.sub(
+            r"<(?:(\w+)(?:\([^)]*\))?:)?\w+>", lambda m: filled.get(m[1] or "", "x"), rule.rule
+        )
+        response = client.get(path)
+        asked += 1
+        assert "Set-Cookie" not in response.headers, (path, response.status_code)
+    assert asked > 30
+    for path in ("/login", "/panel"):
+        assert "Set-Cookie" not in client.get(path).headers, path
+    login = client.post(f"{API}/auth/login", json={"email": account.email, "password": f.PASSWORD})
+    assert_problem(login, 400, "mixed-credentials")
+    assert "Set-Cookie" not in login.headers
+    assert not _events("auth.login")
+    page = client.post(
+        "/login", data={"email": account.email, "password": f.PASSWORD, "csrf_token": "x"}
+    )
+    assert "Set-Cookie" not in page.headers
 
 
 def test_inactive_users_cannot_log_in(app: Flask) -> None:

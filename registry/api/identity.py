@@ -29,7 +29,14 @@ from registry.schemas.identity import (
     UserSchema,
     UserUpdateSchema,
 )
-from registry.security import Permission, actor_for_user, csrf_token, current_actor, requires
+from registry.security import (
+    MixedCredentials,
+    Permission,
+    actor_for_user,
+    csrf_token,
+    current_actor,
+    requires,
+)
 from registry.services import identity
 
 blp = Blueprint(
@@ -56,6 +63,7 @@ class Login(MethodView):
     @requires(Permission.PUBLIC)
     @blp.arguments(LoginSchema())
     @blp.response(200, MeSchema)
+    @blp.alt_response(400, response="BAD_REQUEST")
     @blp.alt_response(401, response="Unauthenticated")
     @blp.alt_response(429, response="RateLimited")
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +74,10 @@ class Login(MethodView):
 def start_session(email: str, password: str) -> User:
     """Log a person in, for the API and the pages alike: rate limits per client address
     and per account, the password check (a failed attempt stays on the record, and raises
-    Unauthenticated), then a new session."""
+    Unauthenticated), then a new session. A request that already carries a bearer token
+    is refused: it would get no cookie, so the login could only mislead."""
+    if current_actor().kind == "token":
+        raise MixedCredentials("A request with a bearer token cannot start a session.")
     hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
     hit("RATELIMIT_LOGIN_PER_ACCOUNT", email.strip().lower())
     try:

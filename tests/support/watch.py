@@ -58,9 +58,12 @@ def leaked_secrets() -> list[str]:
     return found
 
 
-def check_response(response: Any, authenticated: bool) -> None:
-    """Headers every answer carries; no internals in any error body."""
+def check_response(response: Any, authenticated: bool, bearer: bool = False) -> None:
+    """Headers every answer carries; no cookie for a bearer request; no internals in any
+    error body."""
     headers = response.headers
+    if bearer:
+        assert "Set-Cookie" not in headers, "a bearer request was given a cookie"
     assert headers.get("X-Request-ID"), "no X-Request-ID"
     assert headers.get("X-Content-Type-Options") == "nosniff"
     assert headers.get("Referrer-Policy") == "no-referrer"
