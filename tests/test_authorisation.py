@@ -117,7 +117,8 @@ OPERATIONS: list[Op] = [
     Op(
         "POST",
         f"{API}/auth/login",
-        everyone(200),
+        # A request with a bearer token cannot start a session: it would get no cookie.
+        signed_in(400, anonymous=200),
         body=lambda w: {"email": w.objects["stranger"].email, "password": f.PASSWORD},
     ),
     Op("GET", f"{API}/auth/me", signed_in(200)),
@@ -218,8 +219,11 @@ OPERATIONS: list[Op] = [
         f"{API}/panels/{{panel.id}}/members?user_id={{spare_member.id}}",
         only({"admin": 404}),
     ),
-    Op("GET", f"{API}/reviews", signed_in(200)),
-    Op("GET", f"{API}/reviews/{{open_review}}", signed_in(200)),
+    # A submitted version is public from then on, with its review.
+    Op("GET", f"{API}/policies/open-policy", everyone(200)),
+    Op("GET", f"{API}/policies/open-policy/versions/1", everyone(200)),
+    Op("GET", f"{API}/reviews", everyone(200)),
+    Op("GET", f"{API}/reviews/{{open_review}}", everyone(200)),
     Op(
         "PUT",
         f"{API}/reviews/{{open_review}}/votes/me",

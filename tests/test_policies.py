@@ -389,3 +389,52 @@ def test_future_effective_from_takes_effect_by_itself(app: Flask) -> None:
     assert after.status_code == 200
     assert after.get_json()["policies"][0]["version"]["summary"] == "Second."
     assert after.get_json()["revision"] == body["revision"]
+
+
+# --- visibility ----------------------------------------------------------------------------
+
+
+def test_a_version_is_public_from_its_submission_and_drafts_stay_with_editors(
+    app: Flask, editor: FlaskClient
+) -> None:
+    """One rule, the same through every door: the version, its list, its policy, the
+    policy list, its review and its pages. A draft withdrawn before it was ever submitted
+    stays private; a submitted one stays public whatever becomes of it."""
+    board = f.panel([f.user("panel_member")])
+    submit = {"panel_id": board.id, "public_benefit": f.ASSESSMENT}
+    _create(editor, "proposed")
+    review = editor.post(f"{API}/policies/proposed/versions/1/submit", json=submit).get_json()
+    _create(editor, "kept-private")
+    _create(editor, "abandoned")
+    assert editor.post(f"{API}/policies/abandoned/versions/1/withdraw").status_code == 200
+    _create(editor, "pulled")
+    assert editor.post(f"{API}/policies/pulled/versions/1/submit", json=submit).status_code == 201
+    assert editor.post(f"{API}/policies/pulled/versions/1/withdraw").status_code == 200
+    public = {"proposed": "in_review", "pulled": "withdrawn"}
+    private = ("kept-private", "abandoned")
+    clients = {
+        "anonymous": app.test_client(),
+        "reader": f.as_role(app, "reader")[0],
+        "panel member": f.as_role(app, "panel_member")[0],
+    }
+    for who, client in clients.items():
+        listed = {p["slug"] for p in client.get(f"{API}/policies").get_json()}
+        assert listed == set(public), who
+        for slug, status in public.items():
+            version = client.get(f"{API}/policies/{slug}/versions/1")
+            assert (version.status_code, version.get_json()["status"]) == (200, status), who
+            assert client.get(f"{API}/policies/{slug}").status_code == 200, who
+            versions = client.get(f"{API}/policies/{slug}/versions").get_json()
+            assert [v["number"] for v in versions] == [1], who
+            assert client.get(f"/policies/{slug}/versions/1").status_code == 200, who
+        detail = client.get(f"{API}/reviews/{review['id']}")
+        assert detail.status_code == 200, who
+        assert detail.get_json()["proposed"]["status"] == "in_review"
+        for slug in private:
+            assert_problem(client.get(f"{API}/policies/{slug}/versions/1"), 404)
+            assert_problem(client.get(f"{API}/policies/{slug}"), 404)
+            assert client.get(f"/policies/{slug}/versions/1").status_code == 404, who
+    listed = {p["slug"] for p in editor.get(f"{API}/policies").get_json()}
+    assert listed == {*public, *private}
+    for slug in private:
+        assert editor.get(f"{API}/policies/{slug}/versions/1").status_code == 200

@@ -12,7 +12,6 @@ from registry.api.base import Blueprint, not_modified, page_after, paged, proble
 from registry.api.present import policy_out, version_out
 from registry.db import current_session
 from registry.errors import NotFound
-from registry.models.policy import PUBLIC_STATUSES
 from registry.schemas.policy import (
     ConditionTypeSchema,
     DiffQuerySchema,
@@ -45,7 +44,7 @@ def _version_response(version: Any, status: int = 200) -> Any:
     if status == 200 and not_modified(etag):
         return Response(status=304, headers={"ETag": etag})
     headers = {"ETag": etag}
-    if version.status in PUBLIC_STATUSES:
+    if policies.is_public(version):
         headers["Cache-Control"] = "public, no-cache"
     return version_out(version, review), status, headers
 

@@ -225,7 +225,7 @@ class Members(MethodView):
 
 @blp.route("/reviews")
 class Reviews(MethodView):
-    @requires(Permission.AUTHENTICATED)
+    @requires(Permission.PUBLIC)
     @blp.arguments(ReviewQuerySchema(), location="query")
     @blp.response(200, ReviewSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
@@ -244,7 +244,7 @@ class Reviews(MethodView):
 
 @blp.route("/reviews/<id:review_id>")
 class ReviewItem(MethodView):
-    @requires(Permission.AUTHENTICATED)
+    @requires(Permission.PUBLIC)
     @blp.response(200, ReviewDetailSchema)
     def get(self, review_id: int) -> Any:
         """Show a review: the proposal beside the version in force, tally, and outcome"""

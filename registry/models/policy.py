@@ -40,8 +40,6 @@ class PolicyState(StrEnum):
     RETIRED = "retired"
 
 
-# Versions the public may read: what was, or is, part of the published set.
-PUBLIC_STATUSES = (VersionStatus.PUBLISHED, VersionStatus.SUPERSEDED)
 # Versions still on their way: at most one per policy at a time.
 OPEN_STATUSES = (VersionStatus.DRAFT, VersionStatus.IN_REVIEW, VersionStatus.ENDORSED)
 

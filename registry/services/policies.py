@@ -22,7 +22,6 @@ from registry.models.audit import AuditEvent
 from registry.models.identity import ApiToken, Role
 from registry.models.policy import (
     OPEN_STATUSES,
-    PUBLIC_STATUSES,
     AttachedCondition,
     ConditionType,
     Policy,
@@ -48,6 +47,35 @@ EDITABLE_FIELDS = frozenset(
 
 def can_read_drafts(actor: Actor) -> bool:
     return actor.role in (Role.EDITOR, Role.ADMIN)
+
+
+# --- visibility: one rule --------------------------------------------------------------------
+# Drafts are for editors. A version that has been submitted is public from then on, with its
+# review, whatever becomes of it (endorsed, rejected, published, superseded or withdrawn):
+# citizens see what is proposed, not only what passed. A draft withdrawn before it was ever
+# submitted stays private. A policy is public once any of its versions is.
+
+
+def is_public(version: PolicyVersion) -> bool:
+    return version.submitted_at is not None
+
+
+def _visible(actor: Actor) -> Any:
+    """The rule as a condition on versions, for ``actor``."""
+    if can_read_drafts(actor):
+        return True
+    return PolicyVersion.submitted_at.is_not(None)
+
+
+def _policy_visible(actor: Actor) -> Any:
+    """The rule as a condition on policies, for ``actor``."""
+    if can_read_drafts(actor):
+        return True
+    return (
+        select(PolicyVersion.id)
+        .where(PolicyVersion.policy_id == Policy.id, PolicyVersion.submitted_at.is_not(None))
+        .exists()
+    )
 
 
 # --- content and its hash -----------------------------------------------------------------
@@ -156,16 +184,12 @@ def list_condition_types(session: Session) -> Sequence[ConditionType]:
 
 
 def get_policy(session: Session, actor: Actor, slug: str) -> Policy:
-    policy = session.execute(select(Policy).where(Policy.slug == slug)).scalar_one_or_none()
-    if policy is None or (policy.state == PolicyState.DRAFT and not can_read_drafts(actor)):
+    policy = session.execute(
+        select(Policy).where(Policy.slug == slug, _policy_visible(actor))
+    ).scalar_one_or_none()
+    if policy is None:
         raise NotFound(f"No policy {slug!r}.")
     return policy
-
-
-def _visible(actor: Actor) -> Any:
-    if can_read_drafts(actor):
-        return True
-    return PolicyVersion.status.in_([str(s) for s in PUBLIC_STATUSES])
 
 
 def list_policies(
@@ -179,10 +203,8 @@ def list_policies(
     limit: int,
     after: int | None,
 ) -> Page[Policy]:
-    """Policies in a stable order, filtered; the public sees only published ones."""
-    statement = select(Policy)
-    if not can_read_drafts(actor):
-        statement = statement.where(Policy.state != PolicyState.DRAFT)
+    """Policies in a stable order, filtered; the public sees those with a submitted version."""
+    statement = select(Policy).where(_policy_visible(actor))
     if purpose:
         statement = statement.where(Policy.purpose == purpose)
     if data_category:
@@ -233,7 +255,7 @@ def list_versions(
 def get_version(
     session: Session, actor: Actor, slug: str, number: int, *, for_update: bool = False
 ) -> PolicyVersion:
-    """One version; drafts and other unpublished versions only for those who edit."""
+    """One version; drafts only for those who edit."""
     statement = (
         select(PolicyVersion)
         .join(Policy)
@@ -242,7 +264,7 @@ def get_version(
     if for_update:
         statement = statement.with_for_update(of=PolicyVersion)
     version = session.execute(statement).unique().scalar_one_or_none()
-    if version is None or (version.status not in PUBLIC_STATUSES and not can_read_drafts(actor)):
+    if version is None or not (is_public(version) or can_read_drafts(actor)):
         raise NotFound(f"No version {number} of policy {slug!r}.")
     return version
 
