@@ -209,3 +209,12 @@ def published(
     policies.publish(session, editor, slug, version.number)
     db.session.commit()
     return version
+
+
+def longest_email(tag: str) -> str:
+    """254 characters, the most an address (and the users.email column) may have."""
+    domain = ".".join(["d" * 61, "e" * 61, "f" * 61, "example"])  # 193 characters
+    local = (tag + "x" * 64)[:60]
+    address = f"{local}@{domain}"
+    assert len(address) == 254
+    return address

@@ -21,8 +21,8 @@ from registry.models.audit import AuditEvent, Checkpoint
 from registry.models.identity import Organisation
 from registry.services import audit, chain, merkle
 from tests import factories as f
+from tests.support.problems import assert_problem
 from tests.support.tamper import behind_the_back, rehash_from, rows
-from tests.test_errors import assert_problem
 
 API = "/api/v1"
 N = 12

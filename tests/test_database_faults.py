@@ -5,22 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
 
 from tests import factories as f
 from tests.conftest import TestDatabase
+from tests.support.problems import assert_problem
 from tests.support.proxy import Proxy
-from tests.test_errors import assert_problem
-
-
-def _through(proxy: Proxy, url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    credentials = netloc[0] + "@" if len(netloc) == 2 else ""
-    return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{proxy.port}"))
 
 
 @pytest.fixture
@@ -30,7 +23,7 @@ def proxied_app(database: TestDatabase, make_app: Callable[..., Flask]) -> Any:
     parts = urlsplit(database.url)
     proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxy.start()
-    app = make_app(SQLALCHEMY_DATABASE_URI=_through(proxy, database.url), DB_CONNECT_TIMEOUT_S=2)
+    app = make_app(SQLALCHEMY_DATABASE_URI=proxy.url_for(database.url), DB_CONNECT_TIMEOUT_S=2)
     database.reset(app)
     yield app, proxy
     proxy.stop()

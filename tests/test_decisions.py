@@ -12,7 +12,7 @@ from registry.db import db
 from registry.models.audit import AuditEvent
 from registry.models.decision import Decision
 from tests import factories as f
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 API = "/api/v1"
 GOOD = {

@@ -8,7 +8,6 @@ fail later in a page or a query that everyone needs.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,17 +15,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 
-import registry.api.audit
-import registry.api.decisions
-import registry.api.identity
-import registry.api.policies
-import registry.api.policyset
-import registry.api.reviews
 from registry.db import UTCDateTime, db
 from registry.models.audit import AuditEvent
 from registry.models.policy import Policy, SetRevision
@@ -35,39 +27,14 @@ from registry.services import chain
 from registry.services.context import LABEL_MAX_LENGTH, Actor
 from tests import factories as f
 from tests.support import tamper
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
+from tests.support.schemas import request_schemas
 
 API = "/api/v1"
-API_MODULES = (
-    registry.api.audit,
-    registry.api.decisions,
-    registry.api.identity,
-    registry.api.policies,
-    registry.api.policyset,
-    registry.api.reviews,
-)
-
-
-# --- the schemas, walked ----------------------------------------------------------------------
-
-
-def _requests() -> list[tuple[str, str, str, Schema]]:
-    """Every (view, method, location, schema) a request is parsed with, from the views."""
-    found = []
-    for module in API_MODULES:
-        for name, view in sorted(vars(module).items()):
-            if not (inspect.isclass(view) and issubclass(view, MethodView)):
-                continue
-            for method in ("get", "post", "put", "patch", "delete"):
-                handler = getattr(view, method, None)
-                arguments = getattr(handler, "_apidoc", {}).get("arguments", {})
-                for parameter in arguments.get("parameters", []):
-                    found.append((name, method, parameter["in"], parameter["schema"]))
-    return found
 
 
 def _schemas() -> list[type[Schema]]:
-    return sorted({type(schema) for *_, schema in _requests()}, key=lambda s: s.__name__)
+    return sorted({type(schema) for *_, schema in request_schemas()}, key=lambda s: s.__name__)
 
 
 def _load_fields(schema: Schema) -> Iterator[tuple[Schema, str, fields.Field[Any]]]:
@@ -342,10 +309,10 @@ def test_the_set_page_keeps_its_date_to_the_years(app: Flask, value: str, status
 
 
 def test_every_query_is_read_as_text() -> None:
-    assert _requests()
+    assert request_schemas()
     loose = [
         f"{view}.{method}"
-        for view, method, location, schema in _requests()
+        for view, method, location, schema in request_schemas()
         if location == "query" and not isinstance(schema, QueryArgs)
     ]
     assert loose == []
@@ -423,17 +390,8 @@ def test_a_number_in_a_query_is_ascii_digits(app: Flask, raw: str) -> None:
 # --- labels in the audit log ------------------------------------------------------------------
 
 
-def _longest_email(tag: str) -> str:
-    """254 characters, the most an address (and the users.email column) may have."""
-    domain = ".".join(["d" * 61, "e" * 61, "f" * 61, "example"])  # 193 characters
-    local = (tag + "x" * 64)[:60]
-    address = f"{local}@{domain}"
-    assert len(address) == 254
-    return address
-
-
 def test_the_longest_token_label_is_kept_whole_in_the_audit_log(app: Flask) -> None:
-    owner = f.user("admin", email=_longest_email("admin"))
+    owner = f.user("admin", email=f.longest_email("admin"))
     name = "n" * 100
     client = f.bearer(app, f.token(owner, name=name))
     created = client.post(f"{API}/organisations", json={"name": "Long labels", "kind": "icb"})

@@ -16,26 +16,12 @@ from marshmallow import Schema, fields
 from registry.api.base import Blueprint
 from registry.extensions import api
 from registry.security import Permission, requires
-
-PROBLEM = "application/problem+json"
+from tests.support.problems import assert_problem
 
 
 class EchoSchema(Schema):
     name = fields.String(required=True)
     count = fields.Integer()
-
-
-def assert_problem(response: Any, status: int, type_suffix: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json(force=True)
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    if type_suffix:
-        assert body["type"].endswith("/" + type_suffix)
-    return body
 
 
 @pytest.fixture

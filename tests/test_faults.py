@@ -20,7 +20,7 @@ from registry.models.audit import AuditEvent
 from registry.models.policy import PolicyVersion, SetRevision
 from registry.services import audit
 from tests import factories as f
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 API = "/api/v1"
 

@@ -16,7 +16,7 @@ from registry.db import db, utcnow
 from registry.models.audit import AuditEvent
 from registry.models.identity import ApiToken, User
 from tests import factories as f
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 API = "/api/v1"
 

@@ -36,8 +36,8 @@ from registry.schemas.review import (
     VoteSchema,
 )
 from tests import factories as f
-from tests.test_edges import _longest_email, _requests
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
+from tests.support.schemas import request_schemas
 
 API = "/api/v1"
 Path = tuple[str, ...]
@@ -61,7 +61,7 @@ def _text_value(owner: str, field: fields.Field[Any], length: int) -> str | None
     if validate.OneOf in kinds:
         return None
     if isinstance(field, fields.Email) or field.name == "email":
-        return _longest_email("lengths") if length == 254 else "x" * (length - 12) + "@example.org"
+        return f.longest_email("lengths") if length == 254 else "x" * (length - 12) + "@example.org"
     if validate.Regexp in kinds:
         return "s" * length  # the slug: lower-case letters are a valid slug
     if owner == "ConditionInSchema":
@@ -168,9 +168,9 @@ def world(app: Flask) -> World:
     f.published("research-data")
     # The callers' labels in the audit log are the longest too: the longest address and
     # the longest token name.
-    admin = f.bearer(app, f.token(f.user("admin", email=_longest_email("admin")), name="n" * 100))
+    admin = f.bearer(app, f.token(f.user("admin", email=f.longest_email("admin")), name="n" * 100))
     editor = f.bearer(
-        app, f.token(f.user("editor", email=_longest_email("editor")), name="e" * 100)
+        app, f.token(f.user("editor", email=f.longest_email("editor")), name="e" * 100)
     )
     member, member_user = f.as_role(app, "panel_member")
     made = admin.post(f"{API}/panels", json={"name": "Lengths", "quorum": 0.5, "threshold": 0.5})
@@ -336,7 +336,7 @@ def _bounded_bodies() -> list[type[Schema]]:
     return sorted(
         {
             type(schema)
-            for _view, _method, location, schema in _requests()
+            for _view, _method, location, schema in request_schemas()
             if location == "json" and any(True for _ in _text_fields(schema))
         },
         key=lambda s: s.__name__,

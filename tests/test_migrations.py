@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from flask import Flask
@@ -30,3 +32,25 @@ def test_upgrade_check_downgrade(make_app: Callable[..., Flask], fresh_database:
         upgrade()  # and the way back up works again
         db.session.remove()
         db.engine.dispose()
+
+
+def test_no_migration_imports_the_application() -> None:
+    """A migration must keep working when the application's types change later, so it
+    is written in Alembic's and SQLAlchemy's terms only."""
+    folder = Path(__file__).parent.parent / "migrations" / "versions"
+    steps = sorted(folder.glob("*.py"))
+    assert steps
+    for step in steps:
+        tree = ast.parse(step.read_text())
+        imported = [
+            name
+            for node in ast.walk(tree)
+            for name in (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+        ]
+        assert not [n for n in imported if n.split(".")[0] in ("registry", "tests")], step.name

@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from registry.db import db
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 
 def test_healthz(client: Any) -> None:

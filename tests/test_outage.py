@@ -21,7 +21,6 @@ from registry.services import audit
 from tests import factories as f
 from tests.support.proxy import Proxy
 from tests.support.server import call, gunicorn
-from tests.test_database_faults import _through
 
 pytestmark = pytest.mark.slow
 API = "/api/v1"
@@ -148,7 +147,7 @@ def test_postgres_going_away_mid_load(
     proxy.start()
     config = database.app_config(
         signing_key_file,
-        SQLALCHEMY_DATABASE_URI=_through(proxy, database.url),
+        SQLALCHEMY_DATABASE_URI=proxy.url_for(database.url),
         DB_CONNECT_TIMEOUT_S=2,
     )
     try:
@@ -188,7 +187,7 @@ def test_sqlite_locked_away_mid_load(
 def _hang_config(database: Any, signing_key_file: Path, proxy: Proxy) -> dict[str, Any]:
     return database.app_config(
         signing_key_file,
-        SQLALCHEMY_DATABASE_URI=_through(proxy, database.url),
+        SQLALCHEMY_DATABASE_URI=proxy.url_for(database.url),
         DB_CONNECT_TIMEOUT_S=5,
     )
 

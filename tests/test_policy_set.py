@@ -15,7 +15,7 @@ from sqlalchemy import select
 from registry.db import db, utcnow
 from registry.models.policy import Policy, PolicyVersion
 from tests import factories as f
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 API = "/api/v1"
 SLUGS = ("care-records", "planning-data", "research-data")

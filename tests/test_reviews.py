@@ -15,7 +15,7 @@ from registry.db import db, utcnow
 from registry.models.identity import User
 from registry.models.review import Panel, PanelMember, Review
 from tests import factories as f
-from tests.test_errors import assert_problem
+from tests.support.problems import assert_problem
 
 API = "/api/v1"
 

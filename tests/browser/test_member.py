@@ -12,7 +12,7 @@ from flask import Flask
 from registry.db import db
 from tests import factories as f
 from tests.browser.helpers import Audit, check, screenshot
-from tests.test_pages import API, Proposal, make_proposal, votes
+from tests.support.scenes import API, Proposal, make_proposal, votes
 
 pytestmark = pytest.mark.browser
 

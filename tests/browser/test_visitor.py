@@ -12,7 +12,7 @@ from flask import Flask
 from registry.db import db
 from tests import factories as f
 from tests.browser.helpers import Audit, check
-from tests.test_pages import SLUG, seed
+from tests.support.scenes import SLUG, seed
 
 pytestmark = pytest.mark.browser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 
 class Proxy:
@@ -28,6 +29,13 @@ class Proxy:
         self._lock = threading.Lock()
         self._forwarding = threading.Event()
         self._forwarding.set()
+
+    def url_for(self, url: str) -> str:
+        """``url`` (a database URL, credentials kept) pointed at this proxy instead."""
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)
+        credentials = netloc[0] + "@" if len(netloc) == 2 else ""
+        return urlunsplit(parts._replace(netloc=f"{credentials}127.0.0.1:{self.port}"))
 
     def start(self) -> None:
         listener = socket.socket()
