@@ -8,8 +8,6 @@ Create Date: 2026-11-22 19:19:01.333098
 import sqlalchemy as sa
 from alembic import op
 
-import registry.db
-
 revision = "3727aeca06eb"
 down_revision = "9ca3c8556076"
 branch_labels = None
@@ -27,7 +25,7 @@ def upgrade() -> None:
         sa.Column("threshold", sa.Numeric(precision=5, scale=4), nullable=False),
         sa.Column("default_review_days", sa.Integer(), nullable=False),
         sa.Column("chair_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["chair_id"], ["users.id"], name=op.f("fk_panels_chair_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_panels")),
         sa.UniqueConstraint("name", name=op.f("uq_panels_name")),
@@ -39,7 +37,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("term_start", sa.Date(), nullable=False),
         sa.Column("term_end", sa.Date(), nullable=True),
-        sa.Column("added_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("added_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["panel_id"], ["panels.id"], name=op.f("fk_panel_members_panel_id_panels")
         ),
@@ -58,9 +56,9 @@ def upgrade() -> None:
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("panel_id", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("opened_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closes_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("closed_at", registry.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closes_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=True),
         sa.Column("tally", sa.JSON(), nullable=True),
         sa.Column("public_benefit", sa.JSON(), nullable=True),
@@ -89,7 +87,7 @@ def upgrade() -> None:
         sa.Column("review_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("declared_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("declared_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["review_id"], ["reviews.id"], name=op.f("fk_review_conflicts_review_id_reviews")
         ),
@@ -114,8 +112,8 @@ def upgrade() -> None:
         sa.Column("choice", sa.String(length=32), nullable=False),
         sa.Column("comment", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
-        sa.Column("cast_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("cast_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["review_id"], ["reviews.id"], name=op.f("fk_votes_review_id_reviews")
         ),

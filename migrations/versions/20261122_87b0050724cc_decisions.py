@@ -8,8 +8,6 @@ Create Date: 2026-11-22 19:45:01.529207
 import sqlalchemy as sa
 from alembic import op
 
-import registry.db
-
 revision = "87b0050724cc"
 down_revision = "3727aeca06eb"
 branch_labels = None
@@ -22,7 +20,7 @@ def upgrade() -> None:
         "decisions",
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("id", sa.String(length=36), nullable=False),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("organisation_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("purpose", sa.String(length=32), nullable=False),

@@ -8,8 +8,6 @@ Create Date: 2026-11-22 19:18:59.700742
 import sqlalchemy as sa
 from alembic import op
 
-import registry.db
-
 revision = "9ca3c8556076"
 down_revision = "e4208b17d068"
 branch_labels = None
@@ -28,7 +26,7 @@ def upgrade() -> None:
         sa.Column("duo_code", sa.String(length=32), nullable=True),
         sa.Column("duo_label", sa.String(length=200), nullable=True),
         sa.Column("parameters_schema", sa.JSON(), nullable=False),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_condition_types")),
     )
     op.create_table(
@@ -39,7 +37,7 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=32), nullable=False),
         sa.Column("data_category", sa.String(length=32), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["users.id"], name=op.f("fk_policies_created_by_id_users")
@@ -57,7 +55,7 @@ def upgrade() -> None:
     op.create_table(
         "policy_set_revisions",
         sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column("recorded_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("changes", sa.JSON(), nullable=False),
         sa.Column("published_by_id", sa.Integer(), nullable=True),
@@ -79,16 +77,16 @@ def upgrade() -> None:
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("rationale", sa.Text(), nullable=False),
         sa.Column("sensitive_categories", sa.JSON(), nullable=False),
-        sa.Column("effective_from", registry.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("effective_from", sa.DateTime(timezone=True), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("author_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("submitted_at", registry.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("revision_number", sa.Integer(), nullable=True),
-        sa.Column("published_at", registry.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("in_force_from", registry.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("withdrawn_at", registry.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("in_force_from", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lock_version", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"], ["users.id"], name=op.f("fk_policy_versions_author_id_users")

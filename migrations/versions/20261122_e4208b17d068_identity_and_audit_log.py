@@ -11,8 +11,6 @@ Create Date: 2026-11-22 18:53:23.388504
 import sqlalchemy as sa
 from alembic import op
 
-import registry.db
-
 revision = "e4208b17d068"
 down_revision = None
 branch_labels = None
@@ -24,7 +22,7 @@ def upgrade() -> None:
         "audit_checkpoints",
         sa.Column("size", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("root_hash", sa.String(length=64), nullable=False),
-        sa.Column("issued_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("key_id", sa.String(length=64), nullable=False),
         sa.Column("signature", sa.String(length=128), nullable=False),
         sa.Column("frontier", sa.JSON(), nullable=False),
@@ -33,7 +31,7 @@ def upgrade() -> None:
     op.create_table(
         "audit_events",
         sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
-        sa.Column("occurred_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor_type", sa.String(length=16), nullable=False),
         sa.Column("actor_id", sa.String(length=64), nullable=True),
         sa.Column("actor_label", sa.String(length=254), nullable=True),
@@ -63,7 +61,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_organisations")),
         sa.UniqueConstraint("name", name=op.f("uq_organisations_name")),
     )
@@ -77,7 +75,7 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("session_epoch", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["organisation_id"],
             ["organisations.id"],
@@ -99,10 +97,10 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("lookup", sa.String(length=32), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", registry.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", registry.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", registry.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["users.id"], name=op.f("fk_api_tokens_created_by_id_users")
