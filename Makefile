@@ -55,7 +55,11 @@ security: $(VENV)/.dev
 	$(BIN)/bandit -q -r registry --severity-level high
 	$(BIN)/python -m tests.support.audit_dependencies constraints.txt
 
-pytest: pytest-sqlite pytest-postgres
+# The two databases' passes run side by side (a core each); each pass's output is printed
+# whole when it ends, and the run fails if either does.
+pytest: $(VENV)/.dev browser-tools
+	@echo "pytest: the SQLite and PostgreSQL passes run side by side; each prints when it ends"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-sqlite pytest-postgres
 
 pytest-sqlite: $(VENV)/.dev browser-tools
 	REGISTRY_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
