@@ -187,7 +187,7 @@ def audit_log(ctx: Context) -> Figures:
 def decision_evaluation(ctx: Context) -> Figures:
     """The pure evaluation of one request against the seeded starter set, in process."""
     from bench.scenarios import DECISION
-    from registry.api.policyset import evaluation_set
+    from registry.present.policyset import evaluation_set
     from registry.services import decisions, evaluation
 
     with _app(ctx) as app, app.test_request_context():

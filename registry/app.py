@@ -11,16 +11,17 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from registry import config as config_module
+from registry import work
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
 from registry.api.base import refuse_nul_characters
-from registry.db import db, init_db, is_postgres, set_write_intent
+from registry.db import init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
 from registry.keys import load_signing_key
 from registry.logs import assign_request_id, configure_logging, log_access
+from registry.present.policyset import init_policy_set_cache
 from registry.ratelimit import hit, init_rate_limits
 from registry.security import UNSAFE_METHODS, Permission, init_security, load_identity, requires
 from registry.services import passwords
@@ -44,7 +45,9 @@ BLUEPRINTS: tuple[tuple[Any, str], ...] = (
 
 
 class Registry(Flask):
-    """Flask, for an app with no async views: every hook and view is called as it is.
+    """Flask, for an app with no async views, and with the unit of work's commit point.
+
+    Every hook and view is called as it is.
 
     Flask asks ``inspect`` whether each one is a coroutine on every call (a dozen times a
     request here, about a fifth of the hot path's own cost); the answer is always no.
@@ -52,6 +55,13 @@ class Registry(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         return func
+
+    def dispatch_request(self) -> Any:
+        """The view, then the unit of work's one commit point for requests that write."""
+        answer = super().dispatch_request()
+        if request.method in UNSAFE_METHODS:
+            work.commit()
+        return answer
 
 
 def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -68,10 +78,10 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["registry.signing_key"] = load_signing_key(app.config["SIGNING_KEY_FILE"])
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
-    policyset.init_policy_set_cache(app)
+    init_policy_set_cache(app)
     init_security(app)
     app.after_request(_after)
-    app.teardown_request(_end_session)
+    app.teardown_request(work.end)
 
     api.init_app(app)
     _document_security(app)
@@ -109,39 +119,18 @@ def _alembic_config() -> AlembicConfig:
     return cfg
 
 
-def _end_session(_error: BaseException | None) -> None:
-    """Each request is one transaction: whatever it did not commit is rolled back now,
-    releasing its locks even where the app context outlives the request (tests, CLI).
-
-    The answer is built by now. If the connection died under the request (the database
-    went away), the rollback fails too: the pool has already discarded the connection, so
-    that is logged and the answer, a 503 problem as likely as not, still goes out.
-    """
-    try:
-        db.session.remove()
-    except SQLAlchemyError:
-        log.warning("the request's transaction could not be rolled back", exc_info=True)
-        db.session.registry.clear()
-    finally:
-        set_write_intent(False)
-
-
 def _before() -> None:
     """Every request, in order: its id, who is asking, and whether it will write.
 
-    On SQLite, identity is read in a transaction of its own, ended here, so that a write
-    request takes the database's write lock only when it first writes (BEGIN IMMEDIATE)
-    and holds it for no longer. PostgreSQL locks rows, not the database: there the
-    request stays one transaction on one connection, which saves a commit, a pool
-    check-out with its ping, and a BEGIN (three round trips) on every identified request.
+    Identity is read first, and on SQLite in a transaction of its own (``registry.work``
+    says why).
     """
     context = g._get_current_object()
     req = request._get_current_object()  # type: ignore[attr-defined]
     assign_request_id(req.environ, context)
     refuse_nul_characters(req)
     load_identity()
-    if db.session.registry.has() and not is_postgres():
-        db.session.commit()
+    work.end_identity_read()
     writes = req.method in UNSAFE_METHODS
     set_write_intent(writes)
     if writes:

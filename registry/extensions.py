@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from registry.db import db
 from registry.errors import PROBLEM_MEDIA_TYPE
 from registry.schemas.problem import ProblemSchema
+from registry.web import CONVERTERS
 
 __all__ = ["api", "db", "login_manager", "migrate"]
 
@@ -98,8 +99,6 @@ class Api(_Api):  # type: ignore[misc]
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def init_app(self, app: Any, *, spec_kwargs: dict[str, Any] | None = None) -> None:
-        from registry.api.base import CONVERTERS
-
         # Path converters first: blueprints registered later need them for their rules.
         for name, converter in CONVERTERS.items():
             app.url_map.converters[name] = converter

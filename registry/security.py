@@ -19,15 +19,17 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
-from flask_login import current_user
+from flask_login import current_user, login_user
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from registry.db import db, utcnow, writing
+from registry import work
+from registry.db import current_session, db, utcnow
 from registry.errors import DomainError, Forbidden, Unauthenticated
 from registry.extensions import login_manager
 from registry.models.identity import ApiToken, Role, User
+from registry.ratelimit import hit
+from registry.services import identity
 from registry.services.context import Actor
 from registry.services.identity import TOKEN_PREFIX, hash_secret
 
@@ -103,10 +105,7 @@ def requires(permission: Permission) -> Callable[[F], F]:
 
     Public views still accept credentials (an editor sees drafts where the public does
     not); every other view answers 401 without credentials and 403 without the role.
-
-    A write request is committed here, after the view has built its whole response: the
-    answer never needs the database once the transaction is over, and a failed commit
-    (the audit append included) turns into an error answer instead of a false success.
+    Authorisation only: the transaction is ``registry.work``'s.
     """
 
     def decorate(func: F) -> F:
@@ -117,10 +116,7 @@ def requires(permission: Permission) -> Callable[[F], F]:
                 if not actor.is_authenticated:
                     raise Unauthenticated()
                 raise Forbidden(f"Your role ({actor.role}) does not allow this ({permission}).")
-            result = func(*args, **kwargs)
-            if request.method in UNSAFE_METHODS:
-                db.session.commit()
-            return result
+            return func(*args, **kwargs)
 
         apidoc = dict(getattr(wrapper, "_apidoc", {}))
         manual = dict(apidoc.get("manual_doc", {}))
@@ -196,14 +192,9 @@ def _touch(token: ApiToken, now: Any) -> None:
     if token.last_used_at is not None and now - token.last_used_at < resolution:
         return
     statement = update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
-    # Bookkeeping, on a connection of its own so the request's transaction stays a
-    # reader until the view writes; it never fails the request when the database is busy
-    # (the next request records it).
-    try:
-        with writing(), db.engine.begin() as conn:
-            conn.execute(statement)
-    except DBAPIError as exc:
-        log.warning("token last-use not recorded", extra={"reason": str(exc.orig)[:200]})
+    # Bookkeeping, aside from the request's transaction, which stays a reader until the
+    # view writes; when the database is busy the next request records it.
+    if not work.aside(statement, "token last-use"):
         return
     # Update the loaded row without marking it dirty: a read must not flush a write.
     set_committed_value(token, "last_used_at", now)
@@ -259,6 +250,27 @@ def load_identity() -> None:
         context.actor_label = f"user:{current_user.id}"
         if req.method in UNSAFE_METHODS:
             _check_csrf()
+
+
+def start_session(email: str, password: str) -> User:
+    """Log a person in, for the API and the pages alike: rate limits per client address
+    and per account, the password check (a failed attempt stays on the record, and raises
+    Unauthenticated), then a new session. A request that already carries a bearer token
+    is refused: it would get no cookie, so the login could only mislead."""
+    if current_actor().kind == "token":
+        raise MixedCredentials("A request with a bearer token cannot start a session.")
+    hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
+    hit("RATELIMIT_LOGIN_PER_ACCOUNT", email.strip().lower())
+    try:
+        user = identity.authenticate(current_session(), current_actor(), email, password)
+    except Unauthenticated:
+        work.keep()  # the failed attempt stays on the record
+        raise
+    session.clear()
+    session.permanent = True
+    login_user(user)
+    g.actor = actor_for_user(user)
+    return user
 
 
 def csrf_token() -> str:

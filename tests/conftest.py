@@ -24,9 +24,9 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from registry import create_app
-from registry.api.policyset import init_policy_set_cache
 from registry.config import normalise_database_url
 from registry.db import db
+from registry.present.policyset import init_policy_set_cache
 from tests.support import watch
 
 BACKEND = os.environ.get("REGISTRY_TEST_DB", "sqlite")

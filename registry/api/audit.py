@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import select
 
 from registry.api.base import Blueprint, next_link, page_after, problems
-from registry.db import current_session, utcnow
+from registry.db import current_session
 from registry.errors import InvalidInput, NotFound
 from registry.models.audit import AuditEvent, Checkpoint
+from registry.present.audit import checkpoint_out, verify_report
 from registry.schemas.audit import (
     AuditEventSchema,
     AuditQuerySchema,
@@ -31,7 +30,7 @@ from registry.schemas.audit import (
     VerifyReportSchema,
 )
 from registry.security import Permission, requires
-from registry.services import audit, chain, merkle
+from registry.services import audit, merkle
 
 blp = Blueprint(
     "audit",
@@ -55,7 +54,6 @@ CSV_COLUMNS = (
     "prev_hash",
     "hash",
 )
-_VERIFY_CACHE = "registry.audit.verify_cache"
 
 
 def _filters(args: dict[str, Any]) -> list[Any]:
@@ -74,21 +72,6 @@ def _filters(args: dict[str, Any]) -> list[Any]:
     if args.get("until") is not None:
         filters.append(AuditEvent.occurred_at < args["until"])
     return filters
-
-
-def checkpoint_out(checkpoint: Checkpoint) -> dict[str, Any]:
-    """A checkpoint with everything needed to check it offline."""
-    doc = audit.checkpoint_document(checkpoint)
-    message = chain.checkpoint_message(
-        size=doc["size"], root_hash=doc["root_hash"], issued_at=doc["issued_at"], key=doc["key_id"]
-    )
-    return {
-        "origin": chain.ORIGIN,
-        **doc,
-        "algorithm": "Ed25519",
-        "public_key": base64.b64encode(audit.public_key()).decode(),
-        "signed_message": message.decode(),
-    }
 
 
 @blp.route("/audit-events")
@@ -200,20 +183,6 @@ class Verify(MethodView):
     def get(self) -> Any:
         """Walk the whole chain and its checkpoints: ok, or the first bad sequence number"""
         return verify_report()
-
-
-def verify_report() -> dict[str, Any]:
-    """The chain's verification, walked at most once per ``AUDIT_VERIFY_CACHE_S`` seconds
-    per process (the API and the public audit page share it)."""
-    cache = current_app.extensions.setdefault(_VERIFY_CACHE, {})
-    ttl = current_app.config["AUDIT_VERIFY_CACHE_S"]
-    cached = cache.get("report")
-    if cached is not None and time.monotonic() - cached[0] < ttl:
-        return dict(cached[1])
-    report = audit.verify(current_session()).as_dict()
-    report["checked_at"] = chain.format_time(utcnow())
-    cache["report"] = (time.monotonic(), report)
-    return dict(report)
 
 
 @blp.route("/audit-events/checkpoint")

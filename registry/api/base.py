@@ -13,34 +13,12 @@ import flask
 from flask import current_app, request
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
-from werkzeug.routing import IntegerConverter, Map
 
-from registry.errors import InvalidInput, NulCharacter, PreconditionFailed, PreconditionRequired
-from registry.schemas.common import MAX_ID, MAX_SEQ
+from registry.errors import InvalidInput, NulCharacter
+from registry.schemas.common import MAX_SEQ
 from registry.services.paging import Page
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class IdConverter(IntegerConverter):
-    """``<id:name>``: an id or a number, from 1 to the largest a 32-bit column holds.
-
-    Anything else (0, a negative number, one too large for the database) matches no route
-    and is a 404, like any id that names nothing.
-    """
-
-    def __init__(self, map: Map, max: int = MAX_ID) -> None:
-        super().__init__(map, min=1, max=max)
-
-
-class SeqConverter(IdConverter):
-    """``<seq:name>``: an audit sequence number (a 64-bit column)."""
-
-    def __init__(self, map: Map) -> None:
-        super().__init__(map, max=MAX_SEQ)
-
-
-CONVERTERS = {"id": IdConverter, "seq": SeqConverter}
 
 
 class RegistryParser(FlaskParser):
@@ -190,34 +168,3 @@ def paged(page: Page[Any]) -> tuple[Any, int, dict[str, str]]:
     if page.next_after is not None:
         headers["Link"] = next_link(page.next_after)
     return page.items, 200, headers
-
-
-# --- ETags ------------------------------------------------------------------------------------
-
-
-def strong_etag(value: str) -> str:
-    return f'"{value}"'
-
-
-def require_if_match(current: str) -> None:
-    """428 without ``If-Match``; 412 when it does not name ``current``."""
-    supplied = request.headers.get("If-Match")
-    if supplied is None:
-        raise PreconditionRequired(
-            "Send If-Match with the ETag you last read, so no one's change is lost."
-        )
-    candidates = [c.strip() for c in supplied.split(",")]
-    if strong_etag(current) not in candidates and "*" not in candidates:
-        raise PreconditionFailed(
-            "The resource changed since you read it: read it again and reapply your change.",
-            current_etag=strong_etag(current),
-        )
-
-
-def not_modified(etag: str) -> bool:
-    """Whether ``If-None-Match`` already names ``etag`` (a strong ETag, quoted)."""
-    supplied = request.headers.get("If-None-Match")
-    if not supplied:
-        return False
-    candidates = {c.strip().removeprefix("W/") for c in supplied.split(",")}
-    return etag in candidates or "*" in candidates

@@ -9,11 +9,11 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.base import Blueprint, page_after, paged, problems
-from registry.api.policyset import evaluation_set
 from registry.db import current_session
 from registry.errors import Conflict, Unauthenticated
 from registry.models.identity import Organisation
-from registry.models.review import Review
+from registry.present.impact import review_impact
+from registry.present.policyset import evaluation_set
 from registry.schemas.decision import (
     DecisionQuerySchema,
     DecisionRequestSchema,
@@ -22,7 +22,6 @@ from registry.schemas.decision import (
 )
 from registry.security import Permission, current_actor, requires
 from registry.services import decisions, reviews
-from registry.services.context import Actor
 
 blp = Blueprint(
     "decisions",
@@ -88,28 +87,3 @@ class Impact(MethodView):
             status = review.version.status
             raise Conflict(f"The version is {status}: there is no proposal to replay.")
         return found
-
-
-def review_impact(review: Review, reader: Actor) -> dict[str, Any] | None:
-    """Every recorded decision for the policy's purpose and category, replayed against the
-    set in force and against it with the review's proposal, listing only the decisions
-    ``reader`` may read; None when there is no longer a proposal (the version was
-    published or withdrawn)."""
-    version = review.version
-    if version.status in ("published", "superseded", "withdrawn"):
-        return None
-    current = evaluation_set()
-    in_force = [p for p in current.policies if p.slug == version.policy.slug]
-    proposed = decisions.with_proposal(
-        current, decisions.cited_policy(version), version.is_retirement
-    )
-    recorded = decisions.decisions_for_use(
-        current_session(), version.policy.purpose, version.policy.data_category
-    )
-    return {
-        "review_id": review.id,
-        "policy": version.policy.slug,
-        "proposed_version": version.number,
-        "in_force_version": in_force[0].version if in_force else None,
-        **decisions.impact(recorded, current, proposed, reader),
-    }

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app, g, request, session
+from flask import current_app, session
 from flask.views import MethodView
-from flask_login import login_user, logout_user
+from flask_login import logout_user
 
 from registry.api.base import Blueprint, page_after, paged, problems
-from registry.db import current_session, db, utcnow
-from registry.errors import InvalidInput, Unauthenticated
+from registry.db import current_session, utcnow
+from registry.errors import InvalidInput
 from registry.models.identity import User
-from registry.ratelimit import hit
 from registry.schemas.identity import (
     LoginSchema,
     MeSchema,
@@ -30,12 +29,11 @@ from registry.schemas.identity import (
     UserUpdateSchema,
 )
 from registry.security import (
-    MixedCredentials,
     Permission,
-    actor_for_user,
     csrf_token,
     current_actor,
     requires,
+    start_session,
 )
 from registry.services import identity
 
@@ -69,27 +67,6 @@ class Login(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Log in with email and password; the session cookie comes back with a CSRF token"""
         return _me(start_session(body["email"], body["password"]))
-
-
-def start_session(email: str, password: str) -> User:
-    """Log a person in, for the API and the pages alike: rate limits per client address
-    and per account, the password check (a failed attempt stays on the record, and raises
-    Unauthenticated), then a new session. A request that already carries a bearer token
-    is refused: it would get no cookie, so the login could only mislead."""
-    if current_actor().kind == "token":
-        raise MixedCredentials("A request with a bearer token cannot start a session.")
-    hit("RATELIMIT_LOGIN_PER_ADDRESS", request.remote_addr or "unknown")
-    hit("RATELIMIT_LOGIN_PER_ACCOUNT", email.strip().lower())
-    try:
-        user = identity.authenticate(current_session(), current_actor(), email, password)
-    except Unauthenticated:
-        db.session.commit()
-        raise
-    session.clear()
-    session.permanent = True
-    login_user(user)
-    g.actor = actor_for_user(user)
-    return user
 
 
 @blp.route("/auth/logout")

@@ -8,10 +8,11 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, not_modified, page_after, paged, problems
-from registry.api.present import policy_out, version_out
+from registry.api.base import Blueprint, page_after, paged, problems
 from registry.db import current_session
 from registry.errors import NotFound
+from registry.present.reviews import review_out
+from registry.present.versions import compare, policy_out, version_out
 from registry.schemas.policy import (
     ConditionTypeSchema,
     DiffQuerySchema,
@@ -27,7 +28,8 @@ from registry.schemas.policy import (
 )
 from registry.schemas.review import ReviewSchema
 from registry.security import Permission, current_actor, requires
-from registry.services import catalogue, chain, diff, odrl, policies, reviews
+from registry.services import catalogue, chain, odrl, policies, reviews
+from registry.web import not_modified
 
 blp = Blueprint(
     "policies",
@@ -214,8 +216,6 @@ class Submit(MethodView):
     @problems(409)
     def post(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Send a draft to a citizen panel: it freezes, and a review opens"""
-        from registry.api.reviews import review_out
-
         session = current_session()
         actor = current_actor()
         version = policies.get_version(session, actor, slug, number, for_update=True)
@@ -299,14 +299,3 @@ class Diff(MethodView):
             raise NotFound("Version 1 has no version before it: name one with ?against=.")
         old = policies.get_version(session, actor, slug, against)
         return compare(old, new)
-
-
-def compare(old: Any, new: Any) -> dict[str, Any]:
-    """The diff document between two versions."""
-    result = diff.compare(policies.content_document(old), policies.content_document(new))
-    return {
-        "policy": new.policy.slug,
-        "from": {"number": old.number, "content_hash": old.content_hash},
-        "to": {"number": new.number, "content_hash": new.content_hash},
-        **result,
-    }

@@ -1,43 +1,29 @@
-"""The set in force, now or at any past point, and its change log.
-
-Serving the current set must cost about what a constant answer costs: each worker keeps
-the serialised set and its ETag, and asks the database for the latest revision number at
-most once per ``POLICY_SET_CHECK_INTERVAL_S`` (so another worker's publication shows here
-up to that late). A version whose effective time comes needs no query: the cached set
-knows when it next changes by itself and is rebuilt at that instant.
-"""
+"""The set in force, now or at any past point, and its change log (the cache that keeps
+serving it cheap is ``registry.present.policyset``)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Response
 from flask.views import MethodView
 from sqlalchemy import select
 
-from registry.api.base import Blueprint, not_modified, page_after, paged, problems
-from registry.api.present import revision_out, version_out
+from registry.api.base import Blueprint, page_after, paged, problems
 from registry.db import current_session, utcnow
-from registry.models.policy import PolicyVersion, SetRevision
+from registry.models.policy import SetRevision
+from registry.present.policyset import Snapshot, build, current_snapshot
+from registry.present.versions import revision_out
 from registry.schemas.common import PageArgs
 from registry.schemas.policy import (
     PolicySetSchema,
     RevisionSchema,
     SetQuerySchema,
-    SetVersionSchema,
 )
 from registry.security import Permission, requires
-from registry.services import chain, decisions, policyset, reviews
-from registry.services.evaluation import CitedPolicy
-from registry.services.evaluation import PolicySet as EvaluationSet
+from registry.services import policyset, reviews
 from registry.services.paging import Page, keyset_page
+from registry.web import not_modified
 
 blp = Blueprint(
     "policy_set",
@@ -45,150 +31,7 @@ blp = Blueprint(
     description="The London-wide policy set in force, at any revision or time, and its change log.",
 )
 
-_EXT = "registry.policy_set_cache"
-_SET_VERSION = SetVersionSchema()
 CACHE_CONTROL = "public, no-cache"
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    revision: int
-    ids: tuple[int, ...]
-    valid_until: datetime | None  # when a published version next takes effect
-    body: bytes
-    etag: str
-
-
-class SetCache:
-    """Per-worker memory of the set: serialised versions (immutable once published),
-    the timeline of the latest revision, and the current set's bytes and ETag."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.checked_at = float("-inf")
-        self.current: Snapshot | None = None
-        self.timelines: OrderedDict[int, list[policyset.Entry]] = OrderedDict()
-        self.versions: dict[int, dict[str, Any]] = {}
-        self.cited: dict[int, CitedPolicy] = {}
-
-    def timeline(self, revision: int) -> list[policyset.Entry]:
-        found = self.timelines.get(revision)
-        if found is None:
-            found = policyset.load_timeline(current_session(), revision)
-            self.timelines[revision] = found
-            while len(self.timelines) > 8:
-                self.timelines.popitem(last=False)
-        return found
-
-    def version_docs(self, ids: tuple[int, ...]) -> list[dict[str, Any]]:
-        missing = [i for i in ids if i not in self.versions]
-        if missing:
-            session = current_session()
-            rows = (
-                session.execute(select(PolicyVersion).where(PolicyVersion.id.in_(missing)))
-                .unique()
-                .scalars()
-                .all()
-            )
-            found = reviews.reviews_for_versions(session, missing)
-            for version in rows:
-                self.versions[version.id] = {
-                    "slug": version.policy.slug,
-                    "title": version.policy.title,
-                    "purpose": version.policy.purpose,
-                    "data_category": version.policy.data_category,
-                    "version": _SET_VERSION.dump(version_out(version, found.get(version.id))),
-                }
-        return [self.versions[i] for i in ids]
-
-    def cited_policies(self, ids: tuple[int, ...]) -> tuple[CitedPolicy, ...]:
-        missing = [i for i in ids if i not in self.cited]
-        if missing:
-            rows = (
-                current_session()
-                .execute(select(PolicyVersion).where(PolicyVersion.id.in_(missing)))
-                .unique()
-                .scalars()
-            )
-            for version in rows:
-                self.cited[version.id] = decisions.cited_policy(version)
-        return tuple(self.cited[i] for i in ids)
-
-
-def init_policy_set_cache(app: Flask) -> None:
-    app.extensions[_EXT] = SetCache()
-
-
-def _cache() -> SetCache:
-    cache: SetCache = current_app.extensions[_EXT]
-    return cache
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def build(revision: int, at: datetime, echo: dict[str, Any] | None) -> Snapshot:
-    """The set as revision ``revision`` knew it, in force at ``at``."""
-    cache = _cache()
-    timeline = cache.timeline(revision)
-    entries = policyset.in_force(timeline, at)
-    ids = tuple(e.version_id for e in entries)
-    recorded = None
-    if revision:
-        recorded = current_session().get(SetRevision, revision)
-    document: dict[str, Any] = {
-        "revision": revision,
-        "revision_recorded_at": _time(recorded.recorded_at) if recorded else None,
-        "in_force_since": _time(policyset.since(timeline, at)),
-        "next_change_at": _time(policyset.next_change(timeline, at)),
-        "policies": sorted(cache.version_docs(ids), key=lambda p: p["slug"]),
-    }
-    if echo:
-        document.update(echo)
-    body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-    etag = '"set-' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return Snapshot(revision, ids, policyset.next_change(timeline, at), body, etag)
-
-
-def current_snapshot() -> Snapshot:
-    """The set in force now, from memory when nothing can have changed."""
-    cache = _cache()
-    interval = current_app.config["POLICY_SET_CHECK_INTERVAL_S"]
-    now = utcnow()
-    snap = cache.current
-    fresh = time.monotonic() - cache.checked_at < interval
-    if snap is not None and fresh and (snap.valid_until is None or now < snap.valid_until):
-        return snap
-    with cache.lock:
-        latest = policyset.latest_revision(current_session())
-        cache.checked_at = time.monotonic()
-        snap = cache.current
-        if (
-            snap is None
-            or snap.revision != latest
-            or (snap.valid_until is not None and now >= snap.valid_until)
-        ):
-            snap = build(latest, now, None)
-            cache.current = snap
-        return snap
-
-
-def evaluation_set(revision: int | None = None, as_of: datetime | None = None) -> EvaluationSet:
-    """The set a decision is evaluated against: now by default, or a past one."""
-    cache = _cache()
-    if revision is None and as_of is None:
-        snap = current_snapshot()
-        return EvaluationSet(
-            snap.revision, chain.format_time(utcnow()), cache.cited_policies(snap.ids)
-        )
-    session = current_session()
-    number = policyset.resolve(session, revision=revision, known_at=None)
-    at = as_of
-    if at is None:
-        at = policyset.get_revision(session, number).recorded_at if number else utcnow()
-    ids = tuple(e.version_id for e in policyset.in_force(cache.timeline(number), at))
-    return EvaluationSet(number, chain.format_time(at), cache.cited_policies(ids))
 
 
 def respond(snap: Snapshot) -> Response:

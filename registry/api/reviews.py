@@ -6,11 +6,10 @@ from typing import Any
 
 from flask.views import MethodView
 
+from registry import work
 from registry.api.base import Blueprint, page_after, paged, problems
-from registry.api.present import public_tally, version_out
-from registry.db import begin_write, current_session, db, utcnow
-from registry.models.identity import Role
-from registry.models.review import Review
+from registry.db import current_session, utcnow
+from registry.present.reviews import review_detail, review_out, vote_out
 from registry.schemas.common import PageArgs
 from registry.schemas.review import (
     CloseSchema,
@@ -27,121 +26,13 @@ from registry.schemas.review import (
     VoteSchema,
 )
 from registry.security import Permission, current_actor, requires
-from registry.services import policyset, reviews
-from registry.services.context import Actor
+from registry.services import reviews
 
 blp = Blueprint(
     "reviews",
     __name__,
     description="Citizen panels and their reviews: no change to the set without one.",
 )
-
-
-def review_out(review: Review) -> dict[str, Any]:
-    """A review as anyone allowed to see it sees it: counts only while open."""
-    session = current_session()
-    tally = review.tally if review.status == "closed" else reviews.tally_so_far(session, review)
-    return {
-        "id": review.id,
-        "status": review.status,
-        "outcome": review.outcome,
-        "panel": {"id": review.panel.id, "name": review.panel.name},
-        "policy": review.version.policy.slug,
-        "version_number": review.version.number,
-        "content_hash": review.version.content_hash,
-        "opened_at": review.opened_at,
-        "closes_at": review.closes_at,
-        "closed_at": review.closed_at,
-        "tally": public_tally(tally) or {},
-        "recommendation": review.recommendation,
-        "public_benefit": review.public_benefit,
-    }
-
-
-def _sees_voters(actor: Actor, review: Review) -> bool:
-    if actor.role in (Role.EDITOR, Role.ADMIN, Role.AUDITOR):
-        return True
-    return any(
-        m.user_id == actor.user_id for m in reviews.members(current_session(), review.panel_id)
-    )
-
-
-def _vote_out(vote: Any, counted: bool, show_voter: bool) -> dict[str, Any]:
-    return {
-        "choice": vote.choice,
-        "comment": vote.comment,
-        "content_hash": vote.content_hash,
-        "counted": counted,
-        "voter": {"id": vote.user_id, "display_name": vote.user.display_name}
-        if show_voter
-        else None,
-        "cast_at": vote.cast_at,
-        "updated_at": vote.updated_at,
-    }
-
-
-def review_detail(review: Review, actor: Actor) -> dict[str, Any]:
-    """The review with the proposal beside what is in force, and (after close) the votes."""
-    session = current_session()
-    out = review_out(review)
-    version = review.version
-    out["proposed"] = version_out(version, review)
-    in_force = [
-        e
-        for e in policyset.in_force(
-            policyset.load_timeline(session, policyset.latest_revision(session)), utcnow()
-        )
-        if e.policy_id == version.policy_id
-    ]
-    out["in_force"] = in_force[0].number if in_force else None
-    out["diff"] = None
-    if in_force:
-        from registry.api.policies import compare
-        from registry.models.policy import PolicyVersion
-
-        current = session.get(PolicyVersion, in_force[0].version_id)
-        if current is not None:
-            out["diff"] = compare(current, version)
-    all_votes = reviews.votes(session, review.id)
-    mine = [v for v in all_votes if v.user_id == actor.user_id]
-    counted_ids = set((review.tally or {}).get("eligible_members", []))
-    if review.status == "closed":
-        show = _sees_voters(actor, review)
-        out["votes"] = [_vote_out(v, v.user_id in counted_ids, show) for v in all_votes]
-        out["conflicts"] = [
-            {
-                "user_id": c.user_id if show else None,
-                "reason": c.reason,
-                "declared_at": c.declared_at,
-            }
-            for c in reviews.conflicts(session, review.id)
-        ]
-    else:
-        eligible = reviews.eligible_ids(session, review, utcnow())
-        out["votes"], out["conflicts"] = [], []
-        counted_ids = eligible
-    out["my_vote"] = _vote_out(mine[0], mine[0].user_id in counted_ids, True) if mine else None
-    my_conflict = [c for c in reviews.conflicts(session, review.id) if c.user_id == actor.user_id]
-    out["my_conflict"] = (
-        {
-            "user_id": my_conflict[0].user_id,
-            "reason": my_conflict[0].reason,
-            "declared_at": my_conflict[0].declared_at,
-        }
-        if my_conflict
-        else None
-    )
-    return out
-
-
-def close_overdue(review_ids: list[int]) -> None:
-    """Reviews past their closing time close when next read or acted on (no scheduler
-    needed), in a transaction of their own, committed before the request goes on: a late
-    vote is refused, and the close it found is kept."""
-    if review_ids:
-        begin_write()
-        reviews.close_due(current_session(), review_ids)
-        db.session.commit()
 
 
 def _member_out(member: Any) -> dict[str, Any]:
@@ -230,7 +121,7 @@ class Reviews(MethodView):
     @blp.response(200, ReviewSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """List reviews, open or closed, by panel"""
-        close_overdue(reviews.due_review_ids(current_session()))
+        work.settle_first(reviews.close_due, reviews.due_review_ids(current_session()))
         page = reviews.list_reviews(
             current_session(),
             status=args.get("status"),
@@ -250,7 +141,7 @@ class ReviewItem(MethodView):
         """Show a review: the proposal beside the version in force, tally, and outcome"""
         review = reviews.get_review(current_session(), review_id)
         if reviews.due(review):
-            close_overdue([review_id])
+            work.settle_first(reviews.close_due, [review_id])
             review = reviews.get_review(current_session(), review_id)
         return review_detail(review, current_actor())
 
@@ -264,7 +155,7 @@ class MyVote(MethodView):
     @problems(409)
     def put(self, body: dict[str, Any], review_id: int) -> Any:
         """Cast or change your vote (a comment is needed unless you endorse)"""
-        close_overdue([review_id])
+        work.settle_first(reviews.close_due, [review_id])
         session = current_session()
         actor = current_actor()
         vote, created = reviews.cast_vote(
@@ -272,7 +163,7 @@ class MyVote(MethodView):
         )
         review = reviews.get_review(session, review_id)
         counted = vote.user_id in reviews.eligible_ids(session, review, utcnow())
-        return _vote_out(vote, counted, True), 201 if created else 200
+        return vote_out(vote, counted, True), 201 if created else 200
 
 
 @blp.route("/reviews/<id:review_id>/conflicts")
@@ -283,7 +174,7 @@ class Conflicts(MethodView):
     @problems(409)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Declare a conflict of interest: your vote is recorded but not counted"""
-        close_overdue([review_id])
+        work.settle_first(reviews.close_due, [review_id])
         return reviews.declare_conflict(
             current_session(), current_actor(), review_id, body["reason"]
         )

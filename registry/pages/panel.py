@@ -17,18 +17,18 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import logout_user
 from marshmallow import ValidationError
 
-from registry.api.decisions import review_impact
-from registry.api.identity import start_session
-from registry.api.present import version_out
-from registry.api.reviews import close_overdue, review_detail, review_out
+from registry import work
 from registry.db import current_session, db, utcnow
 from registry.errors import Conflict, InvalidInput, Unauthenticated
 from registry.models.review import Review
 from registry.pages import _safe_next, blp, diffs, existing_id, words
+from registry.present.impact import review_impact
+from registry.present.reviews import review_detail, review_out
+from registry.present.versions import version_out
 from registry.ratelimit import hit
 from registry.schemas.identity import LoginSchema
 from registry.schemas.review import ConflictInSchema, VoteSchema
-from registry.security import CsrfFailed, Permission, current_actor, requires
+from registry.security import CsrfFailed, Permission, current_actor, requires, start_session
 from registry.services import identity, policies, reviews
 from registry.services.context import Actor
 from registry.services.reviews import PUBLIC_BENEFIT_QUESTIONS
@@ -110,7 +110,7 @@ def panel_home() -> Any:
     """Open reviews for the member's panels, with time left, and closed ones with outcomes."""
     session = current_session()
     actor = current_actor()
-    close_overdue(reviews.due_review_ids(session))
+    work.settle_first(reviews.close_due, reviews.due_review_ids(session))
     today = utcnow().date()
     now = utcnow()
     memberships = reviews.memberships(session, actor.user_id)
@@ -162,7 +162,7 @@ def _review_page(
     actor = current_actor()
     review = reviews.get_review(session, existing_id(review_id))
     if reviews.due(review):
-        close_overdue([review_id])
+        work.settle_first(reviews.close_due, [review_id])
         review = reviews.get_review(session, review_id)
     detail = review_detail(review, actor)
     in_force = None
@@ -222,7 +222,7 @@ def _first_messages(messages: Mapping[str, Any], wording: Mapping[str, str]) -> 
 def vote(review_id: int) -> Any:
     """Cast or change the member's vote, then come back to the review."""
     existing_id(review_id)
-    close_overdue([review_id])
+    work.settle_first(reviews.close_due, [review_id])
     form = {
         "choice": request.form.get("choice", ""),
         "comment": request.form.get("comment", ""),
@@ -268,7 +268,7 @@ def vote(review_id: int) -> Any:
 def declare_conflict(review_id: int) -> Any:
     """Declare a conflict of interest: the member's vote is recorded but not counted."""
     existing_id(review_id)
-    close_overdue([review_id])
+    work.settle_first(reviews.close_due, [review_id])
     form = {"reason": request.form.get("reason", "")}
     try:
         body = ConflictInSchema().load(form)

@@ -17,12 +17,6 @@ from typing import Any
 from flask import Response, abort, render_template, request
 from sqlalchemy import select
 
-from registry.api import audit as audit_api
-from registry.api import policyset as policyset_api
-from registry.api.audit import checkpoint_out
-from registry.api.base import not_modified
-from registry.api.policies import compare as compare_versions
-from registry.api.present import revision_out, version_out
 from registry.db import (
     EARLIEST_TIME,
     EARLIEST_YEAR,
@@ -33,10 +27,14 @@ from registry.db import (
 )
 from registry.models.policy import SetRevision
 from registry.pages import blp, diffs, existing_id, words
+from registry.present.audit import checkpoint_out, verify_report
+from registry.present.policyset import build, current_snapshot
+from registry.present.versions import compare, revision_out, version_out
 from registry.security import Permission, requires
 from registry.services import audit, policies, policyset, reviews
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
+from registry.web import not_modified
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 STYLESHEETS = frozenset({"registry.css"})
@@ -98,9 +96,9 @@ def policy_set() -> Any:
     if chosen is not None:
         at = words.end_of_day(chosen)
         latest = policyset.resolve(current_session(), revision=None, known_at=None)
-        snapshot = policyset_api.build(latest, at, {"as_of": at.isoformat()})
+        snapshot = build(latest, at, {"as_of": at.isoformat()})
     else:
-        snapshot = policyset_api.current_snapshot()
+        snapshot = current_snapshot()
     document = json.loads(snapshot.body)
     body = render_template(
         "pages/policy_set.html",
@@ -185,7 +183,7 @@ def policy_compare(slug: str) -> Any:
     policy, versions = _history(slug)
     old = policies.get_version(session, VISITOR, slug, old_number)
     new = policies.get_version(session, VISITOR, slug, new_number)
-    diff = compare_versions(old, new)
+    diff = compare(old, new)
     return render_template(
         "pages/policy_compare.html",
         section="set",
@@ -229,7 +227,7 @@ def change_log() -> Any:
 def audit_trail() -> Any:
     """The latest signed checkpoint, how to check it yourself, and the chain's state."""
     checkpoint = audit.latest_checkpoint(current_session())
-    report = audit_api.verify_report()
+    report = verify_report()
     checked_at: datetime | None = words.as_datetime(report.get("checked_at"))
     return render_template(
         "pages/audit.html",

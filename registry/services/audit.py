@@ -64,10 +64,6 @@ def record(
     )
 
 
-def pending_count(session: Session) -> int:
-    return len(session.info.get(_PENDING, ()))
-
-
 def _lock_chain(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})

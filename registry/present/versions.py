@@ -1,4 +1,4 @@
-"""Turn models into the documents the schemas describe (shared by API and pages)."""
+"""Policies, versions, revisions and the comparison of two versions, as documents."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from registry.models.policy import Policy, PolicyVersion, SetRevision
 from registry.models.review import Review
-from registry.services import catalogue, chain
+from registry.services import catalogue, chain, diff, policies
 
 PUBLIC_TALLY = (
     "eligible",
@@ -105,4 +105,15 @@ def revision_out(revision: SetRevision, reviews: dict[int, Review]) -> dict[str,
             }
             for change in revision.changes
         ],
+    }
+
+
+def compare(old: Any, new: Any) -> dict[str, Any]:
+    """The diff document between two versions."""
+    result = diff.compare(policies.content_document(old), policies.content_document(new))
+    return {
+        "policy": new.policy.slug,
+        "from": {"number": old.number, "content_hash": old.content_hash},
+        "to": {"number": new.number, "content_hash": new.content_hash},
+        **result,
     }
