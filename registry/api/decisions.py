@@ -10,8 +10,7 @@ from flask.views import MethodView
 
 from registry.api.base import Blueprint, page_after, paged, problems
 from registry.db import current_session
-from registry.errors import Conflict, Unauthenticated
-from registry.models.identity import Organisation
+from registry.errors import Conflict
 from registry.present.impact import review_impact
 from registry.present.policyset import evaluation_set
 from registry.schemas.decision import (
@@ -38,14 +37,8 @@ class Decisions(MethodView):
     @problems(404)
     def post(self, body: dict[str, Any]) -> Any:
         """Evaluate a proposed use against the set (now, or at a revision or time) and record it"""
-        session = current_session()
-        actor = current_actor()
-        organisation = session.get(Organisation, actor.organisation_id)
-        if organisation is None:  # the caller's organisation vanished mid-request
-            raise Unauthenticated()
         policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
-        request = decisions.normalise(body, organisation)
-        decision = decisions.record(session, actor, organisation, request, policy_set)
+        decision = decisions.decide(current_session(), current_actor(), body, policy_set)
         # The stored document is JSON already, exactly what GET will return: send it as is.
         return Response(json.dumps(decision.result), status=201, mimetype="application/json")
 

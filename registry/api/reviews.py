@@ -156,14 +156,10 @@ class MyVote(MethodView):
     def put(self, body: dict[str, Any], review_id: int) -> Any:
         """Cast or change your vote (a comment is needed unless you endorse)"""
         work.settle_first(reviews.close_due, [review_id])
-        session = current_session()
-        actor = current_actor()
-        vote, created = reviews.cast_vote(
-            session, actor, review_id, body["choice"], body["comment"]
+        ballot = reviews.cast_vote(
+            current_session(), current_actor(), review_id, body["choice"], body["comment"]
         )
-        review = reviews.get_review(session, review_id)
-        counted = vote.user_id in reviews.eligible_ids(session, review, utcnow())
-        return vote_out(vote, counted, True), 201 if created else 200
+        return vote_out(ballot.vote, ballot.counted, True), 201 if ballot.created else 200
 
 
 @blp.route("/reviews/<id:review_id>/conflicts")

@@ -237,9 +237,9 @@ def vote(review_id: int) -> Any:
         errors = _first_messages(exc.messages_dict, wording)
         return _review_page(review_id, errors=errors, form=form, status=422)
     try:
-        _vote, created = reviews.cast_vote(
+        created = reviews.cast_vote(
             current_session(), current_actor(), review_id, body["choice"], body["comment"]
-        )
+        ).created
     except InvalidInput as exc:
         db.session.rollback()
         errors = {

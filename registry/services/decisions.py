@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from registry.db import table_of, utcnow
-from registry.errors import InvalidInput, NotFound
+from registry.errors import InvalidInput, NotFound, Unauthenticated
 from registry.models.decision import Decision
 from registry.models.identity import Organisation, OrganisationKind, Role
 from registry.models.policy import PolicyVersion
@@ -95,6 +95,17 @@ def normalise(body: Mapping[str, Any], organisation: Organisation) -> dict[str, 
         "revision": body.get("revision"),
         "as_of": chain.format_time(as_of) if isinstance(as_of, datetime) else as_of,
     }
+
+
+def decide(
+    session: Session, actor: Actor, body: Mapping[str, Any], policy_set: PolicySet
+) -> Decision:
+    """Answer a proposed use for the caller's organisation, as the registry records it,
+    against ``policy_set``, and record the answer."""
+    organisation = session.get(Organisation, actor.organisation_id)
+    if organisation is None:  # the caller's organisation vanished mid-request
+        raise Unauthenticated()
+    return record(session, actor, organisation, normalise(body, organisation), policy_set)
 
 
 def record(

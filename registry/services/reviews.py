@@ -464,10 +464,19 @@ def _require_open(session: Session, review: Review) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CastVote:
+    """A vote just cast: whether it is the member's first, and whether it counts now."""
+
+    vote: Vote
+    created: bool
+    counted: bool
+
+
 def cast_vote(
     session: Session, actor: Actor, review_id: int, choice: str, comment: str
-) -> tuple[Vote, bool]:
-    """Record (or change) the caller's vote; returns the vote and whether it is new."""
+) -> CastVote:
+    """Record (or change) the caller's vote."""
     review = get_review(session, review_id, for_update=True)
     _require_open(session, review)
     now = utcnow()
@@ -516,7 +525,7 @@ def cast_vote(
             "content_hash": vote.content_hash,
         },
     )
-    return vote, created
+    return CastVote(vote, created, user_id in eligible_ids(session, review, now))
 
 
 def declare_conflict(
