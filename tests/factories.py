@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from registry.db import current_session, db, utcnow, writing
 from registry.models.identity import Organisation, User
-from registry.services import identity
+from registry.services import identity, memberships, panels
 from registry.services.context import Actor
 from tests.support import watch
 
@@ -161,15 +161,14 @@ def panel(
     threshold: float = 0.5,
     name: str | None = None,
 ) -> Any:
-    from registry.services import reviews
 
-    created = reviews.create_panel(
+    created = panels.create_panel(
         current_session(),
         SYSTEM,
         {"name": name or f"Panel {next(_counter)}", "quorum": quorum, "threshold": threshold},
     )
     for member in members or []:
-        reviews.add_member(current_session(), SYSTEM, created.id, member.id, None, None)
+        memberships.add_member(current_session(), SYSTEM, created.id, member.id, None, None)
     db.session.commit()
     return created
 
@@ -198,10 +197,10 @@ def published(
                 session, editor, slug, version.number, policies.etag(version), changes
             )
     voter = user("panel_member")
-    board = reviews.create_panel(
+    board = panels.create_panel(
         session, SYSTEM, {"name": f"Panel {next(_counter)}", "quorum": 1, "threshold": 1}
     )
-    reviews.add_member(session, SYSTEM, board.id, voter.id, None, None)
+    memberships.add_member(session, SYSTEM, board.id, voter.id, None, None)
     review = reviews.submit(session, editor, version, board.id, None, ASSESSMENT)
     member = Actor(kind="user", user_id=voter.id, role="panel_member", label=voter.email)
     reviews.cast_vote(session, member, review.id, Choice.ENDORSE, "")

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from registry.db import current_session, db, utcnow, writing
 from registry.models.review import Choice
-from registry.services import audit, chain, identity, policies, reviews
+from registry.services import audit, chain, identity, memberships, policies, reviews
 from registry.services.context import Actor
 from tests import factories as f
 from tests.support.tamper import behind_the_back
@@ -37,7 +37,7 @@ def workflow(app: Flask) -> Flask:
     board = f.panel(members)
     with writing():
         session = current_session()
-        reviews.end_membership(session, f.SYSTEM, board.id, members[2].id)
+        memberships.end_membership(session, f.SYSTEM, board.id, members[2].id)
         editor = Actor(kind="user", user_id=owner.id, role="editor", label=owner.email)
         version = policies.create_policy(session, editor, f.policy_body("planning-data"))
         review = reviews.submit(

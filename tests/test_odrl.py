@@ -63,7 +63,7 @@ def content(
     retirement: bool = False,
     sensitive: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A content document shaped like ``policies.content_document``."""
+    """A content document shaped like ``content.content_document``."""
     return {
         "policy": "research-depersonalised",
         "title": "Research and development with de-personalised data",

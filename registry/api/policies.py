@@ -28,7 +28,7 @@ from registry.schemas.policy import (
 )
 from registry.schemas.review import ReviewSchema
 from registry.security import Permission, current_actor, requires
-from registry.services import catalogue, chain, odrl, policies, reviews
+from registry.services import catalogue, chain, content, odrl, policies, reviews
 from registry.web import not_modified
 
 blp = Blueprint(
@@ -270,7 +270,7 @@ class Odrl(MethodView):
         """The version as an ODRL 2.2 JSON-LD policy, with DUO terms where they exist"""
         version = policies.get_version(current_session(), current_actor(), slug, number)
         document = odrl.policy_document(
-            policies.content_document(version),
+            content.content_document(version),
             uid=url_for(".VersionItem", slug=slug, number=number, _external=True),
             content_hash=version.content_hash,
             in_force_from=chain.format_time(version.in_force_from)

@@ -26,7 +26,7 @@ from registry.schemas.review import (
     VoteSchema,
 )
 from registry.security import Permission, current_actor, requires
-from registry.services import reviews
+from registry.services import memberships, panels, reviews
 
 blp = Blueprint(
     "reviews",
@@ -55,7 +55,7 @@ class Panels(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """List citizen panels"""
         return paged(
-            reviews.list_panels(current_session(), limit=args["limit"], after=page_after(args))
+            panels.list_panels(current_session(), limit=args["limit"], after=page_after(args))
         )
 
     @requires(Permission.PANEL_MANAGE)
@@ -64,7 +64,7 @@ class Panels(MethodView):
     @problems(409)
     def post(self, body: dict[str, Any]) -> Any:
         """Create a citizen panel"""
-        return reviews.create_panel(current_session(), current_actor(), body)
+        return panels.create_panel(current_session(), current_actor(), body)
 
 
 @blp.route("/panels/<id:panel_id>")
@@ -73,7 +73,7 @@ class PanelItem(MethodView):
     @blp.response(200, PanelSchema)
     def get(self, panel_id: int) -> Any:
         """Show a citizen panel"""
-        return reviews.get_panel(current_session(), panel_id)
+        return panels.get_panel(current_session(), panel_id)
 
 
 @blp.route("/panels/<id:panel_id>/members")
@@ -83,8 +83,8 @@ class Members(MethodView):
     def get(self, panel_id: int) -> Any:
         """List a panel's members and their terms, past ones included"""
         session = current_session()
-        reviews.get_panel(session, panel_id)
-        return [_member_out(m) for m in reviews.members(session, panel_id)]
+        panels.get_panel(session, panel_id)
+        return [_member_out(m) for m in panels.members(session, panel_id)]
 
     @requires(Permission.PANEL_MANAGE)
     @blp.arguments(MemberAddSchema())
@@ -92,7 +92,7 @@ class Members(MethodView):
     @problems(409)
     def post(self, body: dict[str, Any], panel_id: int) -> Any:
         """Give a user with the panel_member role a term on the panel"""
-        member = reviews.add_member(
+        member = memberships.add_member(
             current_session(),
             current_actor(),
             panel_id,
@@ -108,7 +108,7 @@ class Members(MethodView):
     @blp.response(200, MemberSchema)
     def delete(self, args: dict[str, Any], panel_id: int) -> Any:
         """End a member's term (?user_id=); their past votes keep counting"""
-        member = reviews.end_membership(
+        member = memberships.end_membership(
             current_session(), current_actor(), panel_id, args["user_id"]
         )
         return _member_out(member)

@@ -29,7 +29,7 @@ from registry.ratelimit import hit
 from registry.schemas.identity import LoginSchema
 from registry.schemas.review import ConflictInSchema, VoteSchema
 from registry.security import CsrfFailed, Permission, current_actor, requires, start_session
-from registry.services import identity, policies, reviews
+from registry.services import identity, lifecycle, panels, policies, reviews
 from registry.services.context import Actor
 from registry.services.reviews import PUBLIC_BENEFIT_QUESTIONS
 
@@ -113,17 +113,17 @@ def panel_home() -> Any:
     work.settle_first(reviews.close_due, reviews.due_review_ids(session))
     today = utcnow().date()
     now = utcnow()
-    memberships = reviews.memberships(session, actor.user_id)
-    panels: dict[int, dict[str, Any]] = {}
+    memberships = panels.memberships(session, actor.user_id)
+    by_panel: dict[int, dict[str, Any]] = {}
     for member in memberships:
-        entry = panels.setdefault(
+        entry = by_panel.setdefault(
             member.panel_id,
-            {"panel": reviews.get_panel(session, member.panel_id), "current": False, "terms": []},
+            {"panel": panels.get_panel(session, member.panel_id), "current": False, "terms": []},
         )
         entry["terms"].append(member)
         entry["current"] = entry["current"] or member.serving(today)
     open_reviews, closed_reviews = [], []
-    for panel_id, entry in panels.items():
+    for panel_id, entry in by_panel.items():
         page = reviews.list_reviews(
             session, status=None, panel_id=panel_id, limit=REVIEWS_PER_PANEL, after=None
         )
@@ -132,7 +132,7 @@ def panel_home() -> Any:
                 "review": review_out(review),
                 "title": review.version.policy.title,
                 "my_vote": _my_vote(review, actor),
-                "author": policies.is_author(session, review.version, actor.user_id),
+                "author": lifecycle.is_author(session, review.version, actor.user_id),
             }
             if review.status == "open":
                 if entry["current"]:
@@ -145,7 +145,7 @@ def panel_home() -> Any:
     return render_template(
         "pages/panel.html",
         section="panel",
-        panels=list(panels.values()),
+        panels=list(by_panel.values()),
         open_reviews=open_reviews,
         closed_reviews=closed_reviews,
     )
@@ -172,8 +172,8 @@ def _review_page(
         )
         in_force = version_out(current)
     today = utcnow().date()
-    member = reviews.serves(session, review.panel_id, actor.user_id, today)
-    author = policies.is_author(session, review.version, actor.user_id)
+    member = panels.serves(session, review.panel_id, actor.user_id, today)
+    author = lifecycle.is_author(session, review.version, actor.user_id)
     is_open = review.status == "open"
     diff = detail["diff"]
     body = render_template(

@@ -9,7 +9,7 @@ from registry.models.identity import Role
 from registry.models.policy import PolicyVersion
 from registry.models.review import Review
 from registry.present.versions import compare, public_tally, version_out
-from registry.services import policyset, reviews
+from registry.services import panels, policyset, reviews
 from registry.services.context import Actor
 
 
@@ -38,7 +38,7 @@ def _sees_voters(actor: Actor, review: Review) -> bool:
     if actor.role in (Role.EDITOR, Role.ADMIN, Role.AUDITOR):
         return True
     return any(
-        m.user_id == actor.user_id for m in reviews.members(current_session(), review.panel_id)
+        m.user_id == actor.user_id for m in panels.members(current_session(), review.panel_id)
     )
 
 

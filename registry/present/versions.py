@@ -6,7 +6,7 @@ from typing import Any
 
 from registry.models.policy import Policy, PolicyVersion, SetRevision
 from registry.models.review import Review
-from registry.services import catalogue, chain, diff, policies
+from registry.services import catalogue, chain, content, diff
 
 PUBLIC_TALLY = (
     "eligible",
@@ -110,7 +110,7 @@ def revision_out(revision: SetRevision, reviews: dict[int, Review]) -> dict[str,
 
 def compare(old: Any, new: Any) -> dict[str, Any]:
     """The diff document between two versions."""
-    result = diff.compare(policies.content_document(old), policies.content_document(new))
+    result = diff.compare(content.content_document(old), content.content_document(new))
     return {
         "policy": new.policy.slug,
         "from": {"number": old.number, "content_hash": old.content_hash},

@@ -85,7 +85,7 @@ def compare_sensitive(old: list[str], new: list[str]) -> dict[str, Any]:
 
 
 def compare(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """The whole comparison of two content documents (``policies.content_document``)."""
+    """The whole comparison of two content documents (``content.content_document``)."""
     old_name = f"{old['policy']} v{old['version']}"
     new_name = f"{new['policy']} v{new['version']}"
     conditions = compare_conditions(old["conditions"], new["conditions"])

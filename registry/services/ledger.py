@@ -21,6 +21,7 @@ from registry.models.identity import ApiToken, User
 from registry.models.policy import PolicyVersion
 from registry.models.review import Panel, PanelMember, Review, Vote
 from registry.services import chain
+from registry.services.content import compute_hash
 
 BATCH = 500
 
@@ -192,7 +193,6 @@ def _tokens(session: Session) -> Iterator[Mismatch | None]:
 
 
 def _versions(session: Session) -> Iterator[Mismatch | None]:
-    from registry.services.policies import compute_hash
 
     for rows in _batches(session, PolicyVersion, PolicyVersion.id):
         names = {v.id: f"{v.policy.slug}/{v.number}" for v in rows}

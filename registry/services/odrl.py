@@ -10,7 +10,7 @@ ODRL's own left operands (``purpose``, ``elapsedTime``, ``spatial``), operators 
 where one fits, and terms of our own under ``registry:`` (declared by the ``profile``) where
 none does. DUO links come from the catalogue, so they cannot drift from it.
 
-Pure: no Flask, no database. Works on the content document (``policies.content_document``)
+Pure: no Flask, no database. Works on the content document (``content.content_document``)
 that the content hash covers, plus what the caller knows of the version's place.
 """
 

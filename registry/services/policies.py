@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, text
@@ -18,8 +17,7 @@ from registry.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
-from registry.models.audit import AuditEvent
-from registry.models.identity import ApiToken, Role
+from registry.models.identity import Role
 from registry.models.policy import (
     OPEN_STATUSES,
     AttachedCondition,
@@ -30,7 +28,8 @@ from registry.models.policy import (
     SetRevision,
     VersionStatus,
 )
-from registry.services import audit, catalogue, chain, lifecycle
+from registry.services import audit, catalogue, chain, lifecycle, reviews
+from registry.services.content import compute_hash, content_document, version_snapshot
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
 
@@ -79,54 +78,6 @@ def _policy_visible(actor: Actor) -> Any:
 
 
 # --- content and its hash -----------------------------------------------------------------
-
-
-def _time(value: datetime | None) -> str | None:
-    return chain.format_time(value) if value is not None else None
-
-
-def conditions_document(version: PolicyVersion) -> list[dict[str, Any]]:
-    return sorted(
-        ({"code": c.type_code, "parameters": c.parameters} for c in version.conditions),
-        key=lambda c: c["code"],
-    )
-
-
-def content_document(version: PolicyVersion) -> dict[str, Any]:
-    """Everything a citation of the version vouches for, and nothing that changes later."""
-    policy = version.policy
-    return {
-        "policy": policy.slug,
-        "title": policy.title,
-        "purpose": policy.purpose,
-        "data_category": policy.data_category,
-        "version": version.number,
-        "retirement": version.is_retirement,
-        "body": version.body,
-        "summary": version.summary,
-        "rationale": version.rationale,
-        "conditions": conditions_document(version),
-        "sensitive_categories": sorted(version.sensitive_categories),
-        "effective_from": _time(version.effective_from),
-    }
-
-
-def compute_hash(version: PolicyVersion) -> str:
-    """SHA-256 over the RFC 8785 canonical JSON of the version's content."""
-    return chain.sha256_hex(chain.canonical(content_document(version)))
-
-
-def version_snapshot(version: PolicyVersion) -> dict[str, Any]:
-    """What the audit log keeps of a version: its identity, status and content hash."""
-    return {
-        "policy": version.policy.slug,
-        "version": version.number,
-        "status": version.status,
-        "content_hash": version.content_hash,
-        "revision": version.revision_number,
-        "effective_from": _time(version.effective_from),
-        "in_force_from": _time(version.in_force_from),
-    }
 
 
 # --- the catalogue in the database ------------------------------------------------------------
@@ -267,42 +218,6 @@ def get_version(
     if version is None or not (is_public(version) or can_read_drafts(actor)):
         raise NotFound(f"No version {number} of policy {slug!r}.")
     return version
-
-
-# --- authors -------------------------------------------------------------------------------
-
-AUTHORING_ACTIONS = ("version.created", "version.updated", "version.submitted")
-
-
-def authors(session: Session, version: PolicyVersion) -> frozenset[int]:
-    """Everyone who created, changed or submitted ``version``: its creator, and the user
-    behind each audit event of its creation, edits and submission (a token's owner for a
-    token). Derived from what the registry records, so no one is left out by a list kept
-    beside it. Events still queued in this session are not yet in the log; the rule is
-    asked in later requests."""
-    entity_id = f"{version.policy.slug}/{version.number}"
-    rows = session.execute(
-        select(AuditEvent.actor_type, AuditEvent.actor_id).where(
-            AuditEvent.entity_type == "policy_version",
-            AuditEvent.entity_id == entity_id,
-            AuditEvent.action.in_(AUTHORING_ACTIONS),
-            AuditEvent.actor_type.in_(("user", "token")),
-        )
-    ).all()
-    found = {version.author_id} if version.author_id is not None else set()
-    found |= {int(actor_id) for kind, actor_id in rows if kind == "user" and actor_id}
-    token_ids = {int(actor_id) for kind, actor_id in rows if kind == "token" and actor_id}
-    if token_ids:
-        found |= set(
-            session.execute(select(ApiToken.user_id).where(ApiToken.id.in_(token_ids))).scalars()
-        )
-    return frozenset(found)
-
-
-def is_author(session: Session, version: PolicyVersion, user_id: int | None) -> bool:
-    """Whether the user created, changed or submitted the version (``authors``): the one
-    answer to who may not vote on it, nor count toward its review."""
-    return user_id is not None and user_id in authors(session, version)
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -552,40 +467,13 @@ def etag(version: PolicyVersion) -> str:
     return f'"v{version.id}.{version.lock_version}"'
 
 
-def transition(
-    session: Session,
-    actor: Actor,
-    version: PolicyVersion,
-    to: str,
-    action: str,
-    **extra: Any,
-) -> None:
-    """Move ``version`` to status ``to`` (409 if the machine forbids it) and record it."""
-    lifecycle.check(version.status, to)
-    before = version_snapshot(version)
-    version.status = to
-    version.updated_at = utcnow()
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        action,
-        "policy_version",
-        f"{version.policy.slug}/{version.number}",
-        before=before,
-        after=version_snapshot(version) | extra,
-    )
-
-
 def withdraw(session: Session, actor: Actor, slug: str, number: int) -> PolicyVersion:
     """Withdraw a version that is not (and will not be) published; an open review ends."""
-    from registry.services import reviews
-
     version = get_version(session, actor, slug, number, for_update=True)
     lifecycle.check(version.status, VersionStatus.WITHDRAWN)
     reviews.end_for_withdrawal(session, actor, version)
     version.withdrawn_at = utcnow()
-    transition(session, actor, version, VersionStatus.WITHDRAWN, "version.withdrawn")
+    lifecycle.transition(session, actor, version, VersionStatus.WITHDRAWN, "version.withdrawn")
     return version
 
 
@@ -599,8 +487,6 @@ def publish(session: Session, actor: Actor, slug: str, number: int) -> SetRevisi
 
     The review gate: without an endorsed review of exactly this version, a 409.
     """
-    from registry.services import reviews
-
     version = get_version(session, actor, slug, number, for_update=True)
     lifecycle.check(version.status, VersionStatus.PUBLISHED)
     review = reviews.require_endorsement(session, version)
@@ -622,7 +508,7 @@ def publish(session: Session, actor: Actor, slug: str, number: int) -> SetRevisi
     version.published_at = now
     version.in_force_from = version.effective_from or now
     if previous is not None:
-        transition(
+        lifecycle.transition(
             session,
             actor,
             previous,
@@ -631,7 +517,7 @@ def publish(session: Session, actor: Actor, slug: str, number: int) -> SetRevisi
             superseded_by=number,
         )
     policy.state = PolicyState.RETIRED if version.is_retirement else PolicyState.PUBLISHED
-    transition(
+    lifecycle.transition(
         session, actor, version, VersionStatus.PUBLISHED, "version.published", review_id=review.id
     )
     entry = {

@@ -1,11 +1,11 @@
-"""Citizen panels and their reviews: no change to the set without an endorsed review."""
+"""Reviews by citizen panels: no change to the set without an endorsed review."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -13,18 +13,16 @@ from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
-from registry.models.identity import Role, User
+from registry.models.identity import Role
 from registry.models.policy import Policy, PolicyVersion, VersionStatus
 from registry.models.review import (
     Choice,
     ConflictOfInterest,
     Outcome,
-    Panel,
-    PanelMember,
     Review,
     Vote,
 )
-from registry.services import audit, chain, lifecycle
+from registry.services import audit, chain, lifecycle, panels
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
 
@@ -84,221 +82,6 @@ def decide(
     return Outcome.REJECTED, tally
 
 
-# --- panels ---------------------------------------------------------------------------------
-
-
-def panel_snapshot(panel: Panel) -> dict[str, Any]:
-    return {
-        "id": panel.id,
-        "name": panel.name,
-        "quorum": str(panel.quorum),
-        "threshold": str(panel.threshold),
-        "default_review_days": panel.default_review_days,
-        "chair_id": panel.chair_id,
-    }
-
-
-def _fraction(value: Any, field: str) -> Decimal:
-    """A fraction in (0, 1], exact to four places: 0 would let a panel decide with no
-    one voting, or endorse with no one endorsing."""
-    refused = InvalidInput(
-        "Not a fraction above zero.",
-        {field: ["Must be more than 0 and at most 1, to four decimal places."]},
-    )
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise refused from exc
-    if not number.is_finite() or not Decimal(0) < number <= Decimal(1):
-        raise refused
-    number = number.quantize(Decimal("0.0001"))
-    if number == 0:
-        raise refused
-    return number
-
-
-def create_panel(session: Session, actor: Actor, data: Mapping[str, Any]) -> Panel:
-    """Create a citizen panel with its quorum, threshold and default review period."""
-    if session.execute(select(Panel.id).where(Panel.name == data["name"])).first():
-        raise Conflict(f"A panel named {data['name']!r} already exists.")
-    panel = Panel(
-        name=data["name"],
-        description=data.get("description", ""),
-        quorum=_fraction(data["quorum"], "quorum"),
-        threshold=_fraction(data["threshold"], "threshold"),
-        default_review_days=data.get("default_review_days", 14),
-    )
-    session.add(panel)
-    session.flush()
-    audit.record(session, actor, "panel.created", "panel", panel.id, after=panel_snapshot(panel))
-    return panel
-
-
-def get_panel(session: Session, panel_id: int) -> Panel:
-    panel = session.get(Panel, panel_id)
-    if panel is None:
-        raise NotFound(f"No panel {panel_id}.")
-    return panel
-
-
-def list_panels(session: Session, *, limit: int, after: int | None) -> Page[Panel]:
-    return keyset_page(session, select(Panel), Panel.id, limit, after)
-
-
-def members(session: Session, panel_id: int, *, current_only: bool = False) -> list[PanelMember]:
-    rows = (
-        session.execute(
-            select(PanelMember).where(PanelMember.panel_id == panel_id).order_by(PanelMember.id)
-        )
-        .scalars()
-        .all()
-    )
-    if current_only:
-        today = utcnow().date()
-        return [m for m in rows if m.serving(today)]
-    return list(rows)
-
-
-def add_member(
-    session: Session,
-    actor: Actor,
-    panel_id: int,
-    user_id: int,
-    term_start: date | None,
-    term_end: date | None,
-    chair: bool = False,
-) -> PanelMember:
-    """Give a panel member a term on a panel (one current term per person and panel), and
-    with ``chair`` make them its chair (who may record the panel's recommendation)."""
-    panel = get_panel(session, panel_id)
-    close_all_due(session)
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        raise InvalidInput("No such active user.", {"user_id": [f"No active user {user_id}."]})
-    if user.role != Role.PANEL_MEMBER:
-        raise InvalidInput(
-            "Not a panel member.", {"user_id": ["The user's role must be panel_member."]}
-        )
-    today = utcnow().date()
-    start = term_start or today
-    if term_end is not None and term_end < start:
-        raise InvalidInput("The term ends before it starts.", {"term_end": ["Before term_start."]})
-    member = PanelMember(panel_id=panel.id, user_id=user_id, term_start=start, term_end=term_end)
-    if chair and not member.in_term(today):
-        raise InvalidInput(
-            "Only a member serving now can be chair.",
-            {"chair": ["The term must have started and not ended."]},
-        )
-    for existing in members(session, panel.id):
-        if existing.user_id == user_id and (
-            existing.term_end is None or existing.term_end >= start
-        ):
-            raise Conflict("The user already has a term on this panel.")
-    session.add(member)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "panel.member_added",
-        "panel",
-        panel.id,
-        after={
-            "member_id": member.id,
-            "user_id": user_id,
-            "term_start": start.isoformat(),
-            "term_end": term_end.isoformat() if term_end else None,
-        },
-    )
-    if chair:
-        _set_chair(session, actor, panel, user_id)
-    return member
-
-
-def serves(session: Session, panel_id: int, user_id: int | None, day: date) -> bool:
-    """Whether the user serves on the panel that day (``PanelMember.serving``)."""
-    if user_id is None:
-        return False
-    terms = session.execute(
-        select(PanelMember).where(PanelMember.panel_id == panel_id, PanelMember.user_id == user_id)
-    ).scalars()
-    return any(term.serving(day) for term in terms)
-
-
-def acts_as_chair(session: Session, panel: Panel, user_id: int | None, day: date) -> bool:
-    """Whether the user is the panel's chair and serves on it that day. A chair whose term
-    has run out, or who was demoted or deactivated, stays named (until replaced) but does
-    not act."""
-    return user_id == panel.chair_id and serves(session, panel.id, user_id, day)
-
-
-def _set_chair(session: Session, actor: Actor, panel: Panel, user_id: int | None) -> None:
-    before = panel_snapshot(panel)
-    panel.chair_id = user_id
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "panel.chair_changed",
-        "panel",
-        panel.id,
-        before=before,
-        after=panel_snapshot(panel),
-    )
-
-
-def memberships(session: Session, user_id: int | None) -> list[PanelMember]:
-    """A user's terms on every panel, past ones included, by panel and start."""
-    rows = session.execute(
-        select(PanelMember)
-        .where(PanelMember.user_id == user_id)
-        .order_by(PanelMember.panel_id, PanelMember.term_start)
-    )
-    return list(rows.scalars())
-
-
-def _day_before(day: date) -> date:
-    """The day before ``day``; the first day Python knows has none, so it is its own."""
-    return day - timedelta(days=1) if day > date.min else day
-
-
-def end_membership(session: Session, actor: Actor, panel_id: int, user_id: int) -> PanelMember:
-    """End a member's current (or future) term; past reviews keep counting them. A chair
-    whose term ends is no longer the chair."""
-    panel = get_panel(session, panel_id)
-    close_all_due(session)
-    today = utcnow().date()
-    current = [
-        m
-        for m in members(session, panel_id)
-        if m.user_id == user_id and (m.term_end is None or m.term_end >= today)
-    ]
-    if not current:
-        raise NotFound(f"User {user_id} has no current term on panel {panel_id}.")
-    member = current[0]
-    before = member.term_end
-    # The term ends yesterday (a term not yet started ends before it starts): from today
-    # the member is no longer eligible.
-    member.term_end = _day_before(min(today, member.term_start))
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "panel.member_removed",
-        "panel",
-        panel_id,
-        before={"user_id": user_id, "term_end": before.isoformat() if before else None},
-        after={
-            "member_id": member.id,
-            "user_id": user_id,
-            "term_start": member.term_start.isoformat(),
-            "term_end": member.term_end.isoformat(),
-        },
-    )
-    if panel.chair_id == user_id:
-        _set_chair(session, actor, panel, None)
-    return member
-
-
 # --- reviews --------------------------------------------------------------------------------
 
 
@@ -343,7 +126,7 @@ def submit(
 ) -> Review:
     """Send a draft to a panel: it becomes ``in_review`` and immutable, and a review opens."""
     lifecycle.check(version.status, VersionStatus.IN_REVIEW)
-    panel = get_panel(session, panel_id)
+    panel = panels.get_panel(session, panel_id)
     assessment = _check_assessment(version.policy, public_benefit)
     now = utcnow()
     closes = closes_at or now + timedelta(days=panel.default_review_days)
@@ -355,10 +138,8 @@ def submit(
         raise InvalidInput(
             "The review is too long.", {"closes_at": [f"At most {MAX_REVIEW_DAYS} days ahead."]}
         )
-    from registry.services import policies
-
     version.submitted_at = now
-    policies.transition(
+    lifecycle.transition(
         session, actor, version, VersionStatus.IN_REVIEW, "version.submitted", panel_id=panel.id
     )
     review = Review(
@@ -435,15 +216,13 @@ def conflicts(session: Session, review_id: int) -> list[ConflictOfInterest]:
 
 def eligible_ids(session: Session, review: Review, at: datetime) -> set[int]:
     """Members whose vote counts at ``at``: in their term, not an author of the version
-    (``policies.authors``), not conflicted."""
-    from registry.services import policies
-
+    (``lifecycle.authors``), not conflicted."""
     day = at.date()
     conflicted = {c.user_id for c in conflicts(session, review.id)}
-    authors = policies.authors(session, review.version)
+    authors = lifecycle.authors(session, review.version)
     return {
         m.user_id
-        for m in members(session, review.panel_id)
+        for m in panels.members(session, review.panel_id)
         if m.serving(day) and m.user_id not in authors and m.user_id not in conflicted
     }
 
@@ -481,11 +260,9 @@ def cast_vote(
     _require_open(session, review)
     now = utcnow()
     user_id = actor.user_id
-    if not serves(session, review.panel_id, user_id, now.date()):
+    if not panels.serves(session, review.panel_id, user_id, now.date()):
         raise Forbidden("Only members of this review's panel, within their term, can vote.")
-    from registry.services import policies
-
-    if policies.is_author(session, review.version, user_id):
+    if lifecycle.is_author(session, review.version, user_id):
         raise Forbidden(
             "An author of a change (who created, changed or submitted it) cannot vote on it."
         )
@@ -534,7 +311,7 @@ def declare_conflict(
     """A member declares a conflict: their vote is still recorded, but never counted."""
     review = get_review(session, review_id, for_update=True)
     _require_open(session, review)
-    if not serves(session, review.panel_id, actor.user_id, utcnow().date()):
+    if not panels.serves(session, review.panel_id, actor.user_id, utcnow().date()):
         raise Forbidden("Only members of this review's panel can declare a conflict on it.")
     if not reason.strip():
         raise InvalidInput("Say why.", {"reason": ["Give the reason for the conflict."]})
@@ -603,10 +380,8 @@ def close(session: Session, actor: Actor, review: Review, recommendation: str | 
     outcome, tally = _count(session, review, closed_at)
     if recommendation is not None:
         review.recommendation = recommendation.strip()
-    from registry.services import policies
-
     to = VersionStatus.ENDORSED if outcome == Outcome.ENDORSED else VersionStatus.REJECTED
-    policies.transition(session, actor, review.version, to, f"version.{to}", review_id=review.id)
+    lifecycle.transition(session, actor, review.version, to, f"version.{to}", review_id=review.id)
     _conclude(session, actor, review, outcome, tally, closed_at)
     return review
 
@@ -639,7 +414,7 @@ def record_recommendation(session: Session, actor: Actor, review_id: int, text: 
     review = get_review(session, review_id, for_update=True)
     if actor.role not in (Role.EDITOR, Role.ADMIN) and not (
         actor.role == Role.PANEL_MEMBER
-        and acts_as_chair(session, review.panel, actor.user_id, utcnow().date())
+        and panels.acts_as_chair(session, review.panel, actor.user_id, utcnow().date())
     ):
         raise Forbidden(
             "Only editors, administrators or the panel's chair record the recommendation."

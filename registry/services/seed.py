@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from registry.db import utcnow
 from registry.models.identity import Role
 from registry.models.review import Choice
-from registry.services import identity, policies, reviews
+from registry.services import identity, memberships, panels, policies, reviews
 from registry.services.context import Actor
 
 ORGANISATION = "London data policy registry"
@@ -342,9 +342,9 @@ def load(session: Session, actor: Actor) -> list[str]:
         "Starter set panel (record of the summit)",
     )
     panel = next(
-        (p for p in reviews.list_panels(session, limit=1000, after=None).items if p.name == PANEL),
+        (p for p in panels.list_panels(session, limit=1000, after=None).items if p.name == PANEL),
         None,
-    ) or reviews.create_panel(
+    ) or panels.create_panel(
         session,
         actor,
         {
@@ -355,8 +355,8 @@ def load(session: Session, actor: Actor) -> list[str]:
             "default_review_days": 1,
         },
     )
-    if not reviews.members(session, panel.id):
-        reviews.add_member(session, actor, panel.id, member_id, None, None)
+    if not panels.members(session, panel.id):
+        memberships.add_member(session, actor, panel.id, member_id, None, None)
     editor = Actor(
         kind="system",
         user_id=editor_id,
