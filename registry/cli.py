@@ -17,9 +17,10 @@ from flask.cli import AppGroup
 
 from registry.db import current_session, db, utcnow, writing
 from registry.errors import DomainError
-from registry.models.identity import OrganisationKind, Role
+from registry.models.identity import Role
 from registry.services import identity
 from registry.services.context import Actor
+from registry.vocabulary import OrganisationKind
 
 registry_cli = AppGroup("registry", help="Operate the London data policy registry.")
 

@@ -11,17 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from registry.db import Base, utcnow
 
 
-class OrganisationKind(StrEnum):
-    NHS_TRUST = "nhs_trust"
-    ICB = "icb"
-    GP_PRACTICE = "gp_practice"
-    LOCAL_AUTHORITY = "local_authority"
-    UNIVERSITY = "university"
-    CHARITY = "charity"
-    COMPANY = "company"
-    REGISTRY = "registry"  # the registry's own accounts (seed, system)
-
-
 class Role(StrEnum):
     ADMIN = "admin"
     EDITOR = "editor"

@@ -31,7 +31,7 @@ from registry.schemas.review import ConflictInSchema, VoteSchema
 from registry.security import CsrfFailed, Permission, current_actor, requires, start_session
 from registry.services import identity, lifecycle, panels, policies, reviews
 from registry.services.context import Actor
-from registry.services.reviews import PUBLIC_BENEFIT_QUESTIONS
+from registry.vocabulary import PUBLIC_BENEFIT_QUESTIONS
 
 LOGIN_FAILED = "The email address or password is not right. Check both and try again."
 REVIEWS_PER_PANEL = 100

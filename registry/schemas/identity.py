@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.models.identity import OrganisationKind, Role
+from registry.models.identity import Role
 from registry.schemas.common import MAX_SEQ, PageArgs, whole_number
+from registry.vocabulary import USER_ORGANISATION_KINDS, OrganisationKind
 
 ROLES = [str(r) for r in Role]
-KINDS = [str(k) for k in OrganisationKind if k != OrganisationKind.REGISTRY]
+KINDS = [str(k) for k in USER_ORGANISATION_KINDS]
 
 _name = validate.Length(min=1, max=200)
 
@@ -19,10 +20,7 @@ class OrganisationSchema(Schema):
     kind = fields.String(
         required=True,
         validate=validate.OneOf([str(k) for k in OrganisationKind]),
-        metadata={
-            "description": "nhs_trust, icb, gp_practice, local_authority, university, "
-            "charity, company (registry: the registry's own accounts)."
-        },
+        metadata={"description": ", ".join(KINDS) + " (registry: the registry's own accounts)."},
     )
     created_at = fields.DateTime(dump_only=True)
 

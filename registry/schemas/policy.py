@@ -8,6 +8,7 @@ from registry.models.policy import DataCategory, PolicyState, Purpose, VersionSt
 from registry.schemas.common import Instant, PageArgs, QueryArgs, whole_number
 from registry.services.catalogue import FIVE_SAFES, SENSITIVE_CATEGORIES, Direction, Kind
 from registry.services.policies import SLUG_MAX_LENGTH
+from registry.vocabulary import PUBLIC_BENEFIT_QUESTIONS
 
 PURPOSES = [str(p) for p in Purpose]
 CATEGORIES = [str(c) for c in DataCategory]
@@ -274,13 +275,11 @@ class DiffSchema(Schema):
     )
 
 
-class PublicBenefitSchema(Schema):
-    benefits = fields.String(validate=validate.Length(max=5_000))
-    beneficiaries = fields.String(validate=validate.Length(max=5_000))
-    harms_and_mitigations = fields.String(validate=validate.Length(max=5_000))
-    commercial_involvement = fields.String(validate=validate.Length(max=5_000))
-    benefits_to_nhs_and_public = fields.String(validate=validate.Length(max=5_000))
-    public_communication = fields.String(validate=validate.Length(max=5_000))
+# One answer for each of the public benefit questions, by the question's key.
+PublicBenefitSchema = Schema.from_dict(
+    {key: fields.String(validate=validate.Length(max=5_000)) for key in PUBLIC_BENEFIT_QUESTIONS},
+    name="PublicBenefitSchema",
+)
 
 
 class SubmitSchema(Schema):

@@ -16,6 +16,8 @@ from typing import Any
 
 import jsonschema
 
+from registry.vocabulary import USER_ORGANISATION_KINDS, SensitiveCategory
+
 
 class Kind(StrEnum):
     REQUIRES = "requires"
@@ -37,24 +39,8 @@ class Direction(StrEnum):
 
 
 FIVE_SAFES = ("projects", "people", "settings", "data", "outputs")
-ORGANISATION_KINDS = (
-    "nhs_trust",
-    "icb",
-    "gp_practice",
-    "local_authority",
-    "university",
-    "charity",
-    "company",
-)
-SENSITIVE_CATEGORIES = (
-    "mental_health",
-    "self_harm",
-    "sexual_health",
-    "hiv",
-    "fertility",
-    "abortion",
-    "substance_misuse",
-)
+ORGANISATION_KINDS = tuple(str(k) for k in USER_ORGANISATION_KINDS)
+SENSITIVE_CATEGORIES = tuple(str(c) for c in SensitiveCategory)
 
 Facts = Mapping[str, Any]
 Params = Mapping[str, Any]

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from registry.db import table_of, utcnow
 from registry.errors import InvalidInput, NotFound, Unauthenticated
 from registry.models.decision import Decision
-from registry.models.identity import Organisation, OrganisationKind, Role
+from registry.models.identity import Organisation, Role
 from registry.models.policy import PolicyVersion
 from registry.services import audit, chain, evaluation
 from registry.services.context import Actor
 from registry.services.evaluation import CitedPolicy, Clause, PolicySet, Proposal
 from registry.services.paging import Page, keyset_page
+from registry.vocabulary import OrganisationKind
 
 TOP_LEVEL_FACTS = ("organisation_kind", "commercial_involvement")
 

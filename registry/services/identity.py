@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 
 from registry.db import utcnow
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from registry.models.identity import ApiToken, Organisation, OrganisationKind, Role, User
+from registry.models.identity import ApiToken, Organisation, Role, User
 from registry.services import audit, ledger, passwords, reviews
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
+from registry.vocabulary import OrganisationKind
 
 LOGIN_FAILED = "The email address or password was not recognised."
 TOKEN_PREFIX = "rgt"  # noqa: S105 (a public prefix, not a secret)

@@ -25,20 +25,11 @@ from registry.models.review import (
 from registry.services import audit, chain, lifecycle, panels
 from registry.services.context import Actor
 from registry.services.paging import Page, keyset_page
+from registry.vocabulary import PUBLIC_BENEFIT_QUESTIONS
 
 CLOCK = Actor.system(label="review-clock")
 MAX_REVIEW_DAYS = 365
 NEEDS_ASSESSMENT = ("planning", "research")
-PUBLIC_BENEFIT_QUESTIONS: dict[str, str] = {
-    "benefits": "What are the benefits, and how likely are they?",
-    "beneficiaries": "Who benefits, and is that fair?",
-    "harms_and_mitigations": "What harms could follow (including from not using the "
-    "data), and how are they reduced?",
-    "commercial_involvement": "Is a company involved, and why does the public benefit "
-    "outweigh its profit?",
-    "benefits_to_nhs_and_public": "How do the benefits return to the NHS and the public?",
-    "public_communication": "How is the public told about this use?",
-}
 
 
 # --- the arithmetic -----------------------------------------------------------------------
