@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from registry.db import db
 from registry.models.audit import AuditEvent
+from registry.services import seed
 from tests import factories as f
 
 API = "/api/v1"
@@ -94,3 +97,23 @@ def test_the_starter_set_answers_real_questions(app: Flask) -> None:
         },
     ).get_json()
     assert research_hiv["outcome"] == "referred_to_panel"
+
+
+def test_the_starter_set_is_read_from_its_markdown_files(tmp_path: Path) -> None:
+    """One file a policy, in file-name order: the body is the Markdown after the front
+    matter, byte for byte; a file without front matter is refused, naming it."""
+    specs = seed.starter_set()
+    assert [s["slug"] for s in specs] == [
+        p.name.split("-", 1)[1].removesuffix(".md")
+        for p in sorted(seed.SEED_FOLDER.glob("*.md"), key=lambda p: int(p.name.split("-")[0]))
+    ]
+    for spec in specs:
+        assert spec["body"].startswith("# ") and spec["body"].endswith("\n")
+        assert {"slug", "title", "purpose", "data_category", "summary", "conditions"} <= set(spec)
+    (tmp_path / "2-b.md").write_text("---\nslug: b\n---\n# B\n")
+    (tmp_path / "10-a.md").write_text("---\nslug: a\n---\n# A\n\ntext\n")
+    assert [s["slug"] for s in seed.starter_set(tmp_path)] == ["b", "a"]
+    assert seed.starter_set(tmp_path)[1]["body"] == "# A\n\ntext\n"
+    (tmp_path / "3-c.md").write_text("# C, with no front matter\n")
+    with pytest.raises(ValueError, match=r"3-c\.md"):
+        seed.starter_set(tmp_path)
