@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -267,3 +269,46 @@ def test_adding_a_requirement_or_prohibition_never_permits_what_was_refused(
         assert now["outcome"] in ("refused", "referred_to_panel")
     # and evaluation is deterministic
     assert decide(with_extra, *sets, facts=facts, sensitive=sensitive) == now
+
+
+def test_the_catalogue_file_is_read_whole_and_refuses_an_entry_it_cannot_evaluate(
+    tmp_path: Path,
+) -> None:
+    """A flag is data; a condition that needs more names an evaluator in code; the word
+    lists its schemas use come from the vocabulary, not from the file."""
+    entry = {
+        "code": "a_flag",
+        "title": "A flag",
+        "description": "One yes/no fact.",
+        "kind": "requires",
+        "five_safes": "data",
+        "facts": [
+            {
+                "name": "x",
+                "question": "X?",
+                "schema": {"enum": {"vocabulary": "organisation_kinds"}},
+            }
+        ],
+        "flag": {
+            "fact": "x",
+            "want": True,
+            "met": "Met.",
+            "unmet": "Unmet.",
+            "unknown": "Unknown.",
+        },
+    }
+    path = tmp_path / "conditions.yaml"
+    path.write_text(yaml.safe_dump([entry]))
+    [loaded] = catalogue.load(path)
+    assert loaded.facts[0].schema == {"enum": list(catalogue.ORGANISATION_KINDS)}
+    assert loaded.evaluate({}, {"x": True})[0] == "met"
+    assert loaded.evaluate({}, {"x": False}) == ("unmet", "Unmet.")
+    unknown = {k: v for k, v in entry.items() if k != "flag"} | {"evaluate": "guesswork"}
+    for broken in (
+        unknown,
+        {**entry, "evaluate": "named_users"},
+        {k: v for k, v in entry.items() if k != "flag"},
+    ):
+        path.write_text(yaml.safe_dump([broken]))
+        with pytest.raises(ValueError, match="a_flag"):
+            catalogue.load(path)

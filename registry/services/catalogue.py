@@ -1,10 +1,11 @@
 """The condition catalogue: what each condition type means, asks and does.
 
-Everything that is per condition type lives here, in one entry per type: the parameters
-it takes (a JSON Schema, checked when a condition is attached), the facts of a proposed
-use it asks about, how it evaluates against them (met, unmet or unknown, with a reason in
-plain English), and whether a change of its parameters tightens or loosens access.
-Pure: no Flask, no database.
+Everything that is per condition type is one entry of ``registry/seed/conditions.yaml``:
+the parameters it takes (a JSON Schema, checked when a condition is attached), the facts
+of a proposed use it asks about, how it evaluates against them (met, unmet or unknown,
+with a reason in plain English), and whether a change of its parameters tightens or
+loosens access. A yes/no condition or a duty is data alone; the few that need more name
+an evaluator here. Pure: no Flask, no database.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
 from registry.vocabulary import USER_ORGANISATION_KINDS, SensitiveCategory
 
@@ -131,10 +134,6 @@ def _fewer_is_tighter(name: str) -> Callable[[Params, Params], Direction]:
     return compare
 
 
-def _bool(question: str, name: str) -> Fact:
-    return Fact(name, {"type": "boolean"}, question)
-
-
 # --- the evaluations that need more than a flag --------------------------------------------
 
 
@@ -243,385 +242,97 @@ def _duty(fact: str, title: str) -> Callable[[Params, Facts], Outcome]:
     return evaluate
 
 
-# --- the catalogue -----------------------------------------------------------------------------
+# --- the catalogue, read from its data file ---------------------------------------------------
 
-CATALOGUE: tuple[ConditionType, ...] = (
-    ConditionType(
-        code="trusted_research_environment",
-        title="Trusted research environment only",
-        description="Data may be analysed only inside an accredited trusted research "
-        "environment (a secure data environment): it is never sent out to the user.",
-        kind=Kind.REQUIRES,
-        five_safes="settings",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(
-            _bool(
-                "Will the data be used only inside a trusted research environment?",
-                "trusted_research_environment",
-            ),
-        ),
-        evaluate=_flag(
-            "trusted_research_environment",
-            want=True,
-            met="The data stays inside a trusted research environment.",
-            unmet="The data must stay inside a trusted research environment.",
-            unknown="The request does not say whether a trusted research environment is used.",
-        ),
-    ),
-    ConditionType(
-        code="national_data_opt_out",
-        title="National data opt-out applied",
-        description="Records of people who have registered a national data opt-out are "
-        "removed before the data is used.",
-        kind=Kind.REQUIRES,
-        five_safes="data",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(_bool("Is the national data opt-out applied?", "national_data_opt_out_applied"),),
-        evaluate=_flag(
-            "national_data_opt_out_applied",
-            want=True,
-            met="The national data opt-out is applied.",
-            unmet="People who opted out must be removed first.",
-            unknown="The request does not say whether the national data opt-out is applied.",
-        ),
-    ),
-    ConditionType(
-        code="no_reidentification",
-        title="No re-identification",
-        description="No one may try to work out who a person in de-personalised data is, "
-        "or link it with other data to do so.",
-        kind=Kind.PROHIBITS,
-        five_safes="data",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(
-            _bool(
-                "Is re-identifying anyone intended or possible by linkage?",
-                "reidentification_intended",
-            ),
-        ),
-        evaluate=_flag(
-            "reidentification_intended",
-            want=False,
-            met="No re-identification is intended.",
-            unmet="Re-identifying people is prohibited.",
-            unknown="The request does not say whether re-identification is intended.",
-        ),
-    ),
-    ConditionType(
-        code="named_users_only",
-        title="Named users only",
-        description="Only people named in the application may access the data.",
-        kind=Kind.REQUIRES,
-        five_safes="people",
-        duo=("DUO:0000026", "user specific restriction"),
-        parameters={
-            "type": "object",
-            "properties": {"max_users": {"type": "integer", "minimum": 1, "maximum": 1000}},
-            "additionalProperties": False,
-        },
-        facts=(
-            Fact(
-                "named_users",
-                {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 1000},
-                "Who, by name or role, will access the data?",
-            ),
-        ),
-        evaluate=_named_users,
-        compare=_lower_is_tighter("max_users"),
-    ),
-    ConditionType(
-        code="named_institutions_only",
-        title="Named kinds of institution only",
-        description="Only organisations of the listed kinds may access the data.",
-        kind=Kind.REQUIRES,
-        five_safes="people",
-        duo=("DUO:0000028", "institution specific restriction"),
-        parameters={
-            "type": "object",
-            "properties": {
-                "organisation_kinds": {
-                    "type": "array",
-                    "items": {"enum": list(ORGANISATION_KINDS)},
-                    "minItems": 1,
-                    "uniqueItems": True,
-                }
-            },
-            "required": ["organisation_kinds"],
-            "additionalProperties": False,
-        },
-        facts=(
-            Fact(
-                "organisation_kind",
-                {"enum": list(ORGANISATION_KINDS)},
-                "What kind of organisation is asking?",
-            ),
-        ),
-        evaluate=_institutions,
-        compare=_fewer_is_tighter("organisation_kinds"),
-    ),
-    ConditionType(
-        code="time_limited",
-        title="Time-limited access",
-        description="Access ends after a set number of months; the data is then deleted.",
-        kind=Kind.REQUIRES,
-        five_safes="projects",
-        duo=("DUO:0000025", "time limit on use"),
-        parameters={
-            "type": "object",
-            "properties": {"max_months": {"type": "integer", "minimum": 1, "maximum": 120}},
-            "required": ["max_months"],
-            "additionalProperties": False,
-        },
-        facts=(
-            Fact(
-                "duration_months",
-                {"type": "integer", "minimum": 0, "maximum": 1200},
-                "For how many months will the data be used?",
-            ),
-        ),
-        evaluate=_time_limit,
-        compare=_lower_is_tighter("max_months"),
-    ),
-    ConditionType(
-        code="ethics_approval",
-        title="Ethics approval",
-        description="The project has approval from a recognised research ethics committee.",
-        kind=Kind.REQUIRES,
-        five_safes="projects",
-        duo=("DUO:0000021", "ethics approval required"),
-        parameters=_no_parameters(),
-        facts=(_bool("Has a research ethics committee approved the project?", "ethics_approval"),),
-        evaluate=_flag(
-            "ethics_approval",
-            want=True,
-            met="The project has ethics approval.",
-            unmet="The project needs ethics approval first.",
-            unknown="The request does not say whether the project has ethics approval.",
-        ),
-    ),
-    ConditionType(
-        code="data_uses_register",
-        title="Published in a data uses register",
-        description="The use is published in a public register of data uses: who has the "
-        "data, why, and on what terms.",
-        kind=Kind.DUTY,
-        five_safes="projects",
-        duo=None,
-        parameters={
-            "type": "object",
-            "properties": {"within_days": {"type": "integer", "minimum": 1, "maximum": 365}},
-            "additionalProperties": False,
-        },
-        facts=(
-            _bool(
-                "Will the use be published in the data uses register?", "will_publish_in_register"
-            ),
-        ),
-        evaluate=_duty("will_publish_in_register", "publish the use in the data uses register"),
-        compare=_lower_is_tighter("within_days"),
-    ),
-    ConditionType(
-        code="benefit_sharing_agreement",
-        title="Benefit-sharing agreement with the NHS",
-        description="Where a company is involved (or always, if the policy says so), an "
-        "agreement returns a fair share of the benefits to the NHS.",
-        kind=Kind.REQUIRES,
-        five_safes="projects",
-        duo=None,
-        parameters={
-            "type": "object",
-            "properties": {"applies_to": {"enum": ["commercial_involvement", "all"]}},
-            "additionalProperties": False,
-        },
-        facts=(
-            _bool("Is a company involved?", "commercial_involvement"),
-            _bool(
-                "Is there a benefit-sharing agreement with the NHS?", "benefit_sharing_agreement"
-            ),
-        ),
-        evaluate=_benefit_sharing,
-        compare=_benefit_sharing_compare,
-    ),
-    ConditionType(
-        code="public_benefit_over_profit",
-        title="Public benefit outweighs profit",
-        description="Data may not be used for purely commercial gain: where a company is "
-        "involved, the public benefit must outweigh its profit.",
-        kind=Kind.PROHIBITS,
-        five_safes="projects",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(
-            _bool("Is a company involved?", "commercial_involvement"),
-            _bool(
-                "Does the public benefit outweigh the profit?", "public_benefit_outweighs_profit"
-            ),
-        ),
-        evaluate=_public_benefit,
-    ),
-    ConditionType(
-        code="non_commercial_only",
-        title="Non-commercial use only",
-        description="No company may be involved in the use.",
-        kind=Kind.PROHIBITS,
-        five_safes="projects",
-        duo=("DUO:0000046", "non-commercial use only"),
-        parameters=_no_parameters(),
-        facts=(_bool("Is a company involved?", "commercial_involvement"),),
-        evaluate=_flag(
-            "commercial_involvement",
-            want=False,
-            met="No company is involved.",
-            unmet="Commercial involvement is not allowed.",
-            unknown="The request does not say whether a company is involved.",
-        ),
-    ),
-    ConditionType(
-        code="processing_location",
-        title="Processing only in named countries",
-        description="Data may be stored and processed only in the listed countries "
-        "(ISO 3166 codes; GB for the United Kingdom).",
-        kind=Kind.REQUIRES,
-        five_safes="settings",
-        duo=("DUO:0000022", "geographical restriction"),
-        parameters={
-            "type": "object",
-            "properties": {
-                "allowed_countries": {
-                    "type": "array",
-                    "items": {"type": "string", "pattern": "^[A-Z]{2}$"},
-                    "minItems": 1,
-                    "uniqueItems": True,
-                }
-            },
-            "required": ["allowed_countries"],
-            "additionalProperties": False,
-        },
-        facts=(
-            Fact(
-                "processing_location",
-                {"type": "string", "pattern": "^[A-Z]{2}$"},
-                "In which country will the data be processed (ISO 3166 code)?",
-            ),
-        ),
-        evaluate=_location,
-        compare=_fewer_is_tighter("allowed_countries"),
-    ),
-    ConditionType(
-        code="return_of_results",
-        title="Return of results and derived data",
-        description="Results and derived data are returned to the NHS so others can "
-        "benefit from them.",
-        kind=Kind.DUTY,
-        five_safes="outputs",
-        duo=("DUO:0000029", "return to database or resource"),
-        parameters={
-            "type": "object",
-            "properties": {"within_months": {"type": "integer", "minimum": 1, "maximum": 60}},
-            "additionalProperties": False,
-        },
-        facts=(
-            _bool("Will results and derived data be returned to the NHS?", "will_return_results"),
-        ),
-        evaluate=_duty("will_return_results", "return results and derived data to the NHS"),
-        compare=_lower_is_tighter("within_months"),
-    ),
-    ConditionType(
-        code="no_onward_sharing",
-        title="No onward sharing",
-        description="The data may not be passed on to anyone else.",
-        kind=Kind.PROHIBITS,
-        five_safes="outputs",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(_bool("Will the data be passed on to anyone else?", "onward_sharing"),),
-        evaluate=_flag(
-            "onward_sharing",
-            want=False,
-            met="The data will not be passed on.",
-            unmet="Passing the data on to others is prohibited.",
-            unknown="The request does not say whether the data will be passed on.",
-        ),
-    ),
-    ConditionType(
-        code="direct_care_relationship",
-        title="Role-based access for people caring for the patient",
-        description="Only health and care professionals with a role in the person's care "
-        "may see their record, and only what that role needs.",
-        kind=Kind.REQUIRES,
-        five_safes="people",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(
-            _bool(
-                "Does the person accessing the record have a role in the patient's care?",
-                "direct_care_relationship",
-            ),
-        ),
-        evaluate=_flag(
-            "direct_care_relationship",
-            want=True,
-            met="Access is by someone with a role in the person's care.",
-            unmet="Only people with a role in the person's care may have access.",
-            unknown="The request does not say whether there is a care relationship.",
-        ),
-    ),
-    ConditionType(
-        code="access_audited",
-        title="Every access recorded and accountable",
-        description="Every access is logged, can be audited, and people can ask who has "
-        "looked at their record.",
-        kind=Kind.DUTY,
-        five_safes="settings",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(_bool("Will every access be logged and open to audit?", "access_logged"),),
-        evaluate=_duty("access_logged", "log every access and make it open to audit"),
-    ),
-    ConditionType(
-        code="security_assured",
-        title="Security assured",
-        description="The organisation meets the NHS Data Security and Protection Toolkit "
-        "standards.",
-        kind=Kind.REQUIRES,
-        five_safes="settings",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(
-            _bool(
-                "Does the organisation meet the Data Security and Protection Toolkit standards?",
-                "security_assured",
-            ),
-        ),
-        evaluate=_flag(
-            "security_assured",
-            want=True,
-            met="The organisation meets the security standards.",
-            unmet="The organisation must meet the security standards first.",
-            unknown="The request does not say whether the security standards are met.",
-        ),
-    ),
-    ConditionType(
-        code="data_minimised",
-        title="Minimum necessary data",
-        description="Only the data items the purpose needs are used, and no more.",
-        kind=Kind.REQUIRES,
-        five_safes="data",
-        duo=None,
-        parameters=_no_parameters(),
-        facts=(_bool("Is the data limited to what the purpose needs?", "data_minimised"),),
-        evaluate=_flag(
-            "data_minimised",
-            want=True,
-            met="Only the data the purpose needs is used.",
-            unmet="Only the data the purpose needs may be used.",
-            unknown="The request does not say whether the data is limited to what is needed.",
-        ),
-    ),
-)
+CATALOGUE_FILE = Path(__file__).resolve().parent.parent / "seed" / "conditions.yaml"
+# Word lists a condition's schemas may name as ``{vocabulary: name}``.
+VOCABULARIES: dict[str, list[str]] = {
+    "organisation_kinds": list(ORGANISATION_KINDS),
+    "sensitive_categories": list(SENSITIVE_CATEGORIES),
+}
+EVALUATORS: dict[str, Callable[[Params, Facts], Outcome]] = {
+    "named_users": _named_users,
+    "institutions": _institutions,
+    "time_limit": _time_limit,
+    "location": _location,
+    "benefit_sharing": _benefit_sharing,
+    "public_benefit": _public_benefit,
+}
+COMPARISONS: dict[str, Callable[[str], Callable[[Params, Params], Direction]]] = {
+    "lower_is_tighter": _lower_is_tighter,
+    "fewer_is_tighter": _fewer_is_tighter,
+}
+CUSTOM_COMPARISONS: dict[str, Callable[[Params, Params], Direction]] = {
+    "benefit_sharing": _benefit_sharing_compare,
+}
+
+
+def _with_words(value: Any) -> Any:
+    """``value`` with every ``{vocabulary: name}`` replaced by that word list."""
+    if isinstance(value, dict):
+        if set(value) == {"vocabulary"}:
+            return list(VOCABULARIES[value["vocabulary"]])
+        return {k: _with_words(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_words(v) for v in value]
+    return value
+
+
+def _evaluator(entry: Mapping[str, Any]) -> Callable[[Params, Facts], Outcome]:
+    ways = [w for w in ("flag", "duty", "evaluate") if w in entry]
+    if len(ways) != 1:
+        raise ValueError(f"{entry['code']}: give exactly one of flag, duty or evaluate")
+    if "flag" in entry:
+        flag = entry["flag"]
+        return _flag(
+            flag["fact"],
+            want=bool(flag["want"]),
+            met=flag["met"],
+            unmet=flag["unmet"],
+            unknown=flag["unknown"],
+        )
+    if "duty" in entry:
+        return _duty(entry["duty"]["fact"], entry["duty"]["title"])
+    if entry["evaluate"] not in EVALUATORS:
+        raise ValueError(f"{entry['code']}: no evaluator named {entry['evaluate']!r}")
+    return EVALUATORS[entry["evaluate"]]
+
+
+def _comparison(entry: Mapping[str, Any]) -> dict[str, Callable[[Params, Params], Direction]]:
+    """The ``compare`` argument, when the entry names one (else the default)."""
+    compare = entry.get("compare")
+    if compare is None:
+        return {}
+    [(how, name)] = compare.items()
+    if how == "custom":
+        return {"compare": CUSTOM_COMPARISONS[name]}
+    return {"compare": COMPARISONS[how](name)}
+
+
+def load(path: Path = CATALOGUE_FILE) -> tuple[ConditionType, ...]:
+    """The condition catalogue, in the file's order."""
+    entries = _with_words(yaml.safe_load(path.read_text(encoding="utf-8")))
+    found = []
+    for entry in entries:
+        duo = entry.get("duo")
+        found.append(
+            ConditionType(
+                code=entry["code"],
+                title=entry["title"],
+                description=entry["description"],
+                kind=Kind(entry["kind"]),
+                five_safes=entry["five_safes"],
+                duo=(duo["code"], duo["label"]) if duo else None,
+                parameters=entry.get("parameters", _no_parameters()),
+                facts=tuple(Fact(f["name"], f["schema"], f["question"]) for f in entry["facts"]),
+                evaluate=_evaluator(entry),
+                **_comparison(entry),
+            )
+        )
+    return tuple(found)
+
+
+CATALOGUE: tuple[ConditionType, ...] = load()
 
 BY_CODE: dict[str, ConditionType] = {entry.code: entry for entry in CATALOGUE}
 
