@@ -21,7 +21,8 @@ from registry import work
 from registry.db import current_session, db, utcnow
 from registry.errors import Conflict, InvalidInput, Unauthenticated
 from registry.models.review import Review
-from registry.pages import _safe_next, blp, diffs, existing_id, words
+from registry.pages import diffs, words
+from registry.pages.base import blp, existing_id, safe_next
 from registry.present.impact import review_impact
 from registry.present.reviews import review_detail, review_out
 from registry.present.versions import version_out
@@ -58,7 +59,7 @@ def _check_form_token() -> None:
 @requires(Permission.PUBLIC)
 def login() -> Any:
     """Log in with email and password (rate-limited like the API's login)."""
-    target = _safe_next(request.values.get("next"))
+    target = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_actor().kind == "user":
             return redirect(target or url_for("pages.panel_home"), code=303)

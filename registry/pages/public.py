@@ -26,7 +26,8 @@ from registry.db import (
     utcnow,
 )
 from registry.models.policy import SetRevision
-from registry.pages import blp, diffs, existing_id, words
+from registry.pages import diffs, words
+from registry.pages.base import blp, existing_id
 from registry.present.audit import checkpoint_out, verify_report
 from registry.present.policyset import build, current_snapshot
 from registry.present.versions import compare, revision_out, version_out
