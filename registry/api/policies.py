@@ -216,13 +216,11 @@ class Submit(MethodView):
     @problems(409)
     def post(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Send a draft to a citizen panel: it freezes, and a review opens"""
-        session = current_session()
-        actor = current_actor()
-        version = policies.get_version(session, actor, slug, number, for_update=True)
-        review = reviews.submit(
-            session,
-            actor,
-            version,
+        review = policies.submit(
+            current_session(),
+            current_actor(),
+            slug,
+            number,
             body["panel_id"],
             body.get("closes_at"),
             body.get("public_benefit"),
@@ -237,9 +235,7 @@ class Publish(MethodView):
     @problems(409)
     def post(self, slug: str, number: int) -> Any:
         """Publish an endorsed version: the set's next revision"""
-        session = current_session()
-        policies.publish(session, current_actor(), slug, number)
-        return _version_response(policies.get_version(session, current_actor(), slug, number))
+        return _version_response(policies.publish(current_session(), current_actor(), slug, number))
 
 
 @blp.route("/policies/<string:slug>/versions/<id:number>/odrl")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, text
@@ -28,6 +29,7 @@ from registry.models.policy import (
     SetRevision,
     VersionStatus,
 )
+from registry.models.review import Review
 from registry.services import audit, catalogue, chain, lifecycle, reviews
 from registry.services.content import compute_hash, content_document, version_snapshot
 from registry.services.context import Actor
@@ -467,6 +469,20 @@ def etag(version: PolicyVersion) -> str:
     return f'"v{version.id}.{version.lock_version}"'
 
 
+def submit(
+    session: Session,
+    actor: Actor,
+    slug: str,
+    number: int,
+    panel_id: int,
+    closes_at: datetime | None,
+    public_benefit: Mapping[str, Any] | None,
+) -> Review:
+    """Send version ``number`` of ``slug`` to a citizen panel (``reviews.submit``)."""
+    version = get_version(session, actor, slug, number, for_update=True)
+    return reviews.submit(session, actor, version, panel_id, closes_at, public_benefit)
+
+
 def withdraw(session: Session, actor: Actor, slug: str, number: int) -> PolicyVersion:
     """Withdraw a version that is not (and will not be) published; an open review ends."""
     version = get_version(session, actor, slug, number, for_update=True)
@@ -482,8 +498,9 @@ def _lock_set(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SET_LOCK_ID})
 
 
-def publish(session: Session, actor: Actor, slug: str, number: int) -> SetRevision:
-    """Publish an endorsed version: the set's next revision, replacing the version before.
+def publish(session: Session, actor: Actor, slug: str, number: int) -> PolicyVersion:
+    """Publish an endorsed version: the set's next revision (``version.revision_number``),
+    replacing the version before.
 
     The review gate: without an endorsed review of exactly this version, a 409.
     """
@@ -552,7 +569,7 @@ def publish(session: Session, actor: Actor, slug: str, number: int) -> SetRevisi
             "changes": [entry],
         },
     )
-    return revision
+    return version
 
 
 def find_policy(session: Session, slug: str) -> Policy | None:
