@@ -122,10 +122,19 @@ class TestDatabase:
                     (self.name,),
                 )
             with db.engine.begin() as conn:
-                # Tests start empty; the audit tables refuse TRUNCATE except in replica mode.
+                # Tests start empty, ids from 1. The audit tables refuse deletes except in
+                # replica mode (which also sets foreign keys aside). DELETE, not TRUNCATE:
+                # on tables this small TRUNCATE costs about thirty times as much (new files
+                # for every table, at every test), which was most of a test's setup.
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for table in tables:
+                    conn.execute(text(f'DELETE FROM "{table}"'))
                 conn.execute(
-                    text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY")
+                    text(
+                        "SELECT setval(c.oid, 1, false) FROM pg_class c "
+                        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+                    )
                 )
 
 
