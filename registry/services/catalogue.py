@@ -149,41 +149,46 @@ def _named_users(params: Params, facts: Facts) -> Outcome:
     return Status.MET, f"Access is limited to {len(users)} named people."
 
 
-def _institutions(params: Params, facts: Facts) -> Outcome:
-    kind = facts.get("organisation_kind")
-    allowed = params["organisation_kinds"]
-    if kind is None:
-        return Status.UNKNOWN, "The request does not say what kind of organisation is asking."
-    if kind in allowed:
-        return Status.MET, f"Organisations of this kind ({kind}) may have access."
-    return (
-        Status.UNMET,
-        f"Only these kinds of organisation may have access: {', '.join(allowed)}; "
-        f"this one is a {kind}.",
-    )
+def _one_of(
+    fact: str, parameter: str, *, met: str, unmet: str, unknown: str
+) -> Callable[[Params, Facts], Outcome]:
+    """Met when the fact is one of the values the parameter allows. The reasons may name
+    ``{value}`` and ``{allowed}`` (the allowed values, comma-separated)."""
+
+    def evaluate(params: Params, facts: Facts) -> Outcome:
+        value = facts.get(fact)
+        if value is None:
+            return Status.UNKNOWN, unknown
+        allowed = params[parameter]
+        words = {"value": value, "allowed": ", ".join(allowed)}
+        return (
+            (Status.MET, met.format(**words))
+            if value in allowed
+            else (
+                Status.UNMET,
+                unmet.format(**words),
+            )
+        )
+
+    return evaluate
 
 
-def _time_limit(params: Params, facts: Facts) -> Outcome:
-    months = facts.get("duration_months")
-    limit = params["max_months"]
-    if months is None:
-        return Status.UNKNOWN, "The request does not say how long the data will be used for."
-    if months <= limit:
-        return Status.MET, f"{months} months is within the limit of {limit} months."
-    return Status.UNMET, f"{months} months is longer than the limit of {limit} months."
+def _at_most(
+    fact: str, parameter: str, *, met: str, unmet: str, unknown: str
+) -> Callable[[Params, Facts], Outcome]:
+    """Met when the fact is at most the parameter's limit. The reasons may name
+    ``{value}`` and ``{limit}``."""
 
+    def evaluate(params: Params, facts: Facts) -> Outcome:
+        value = facts.get(fact)
+        if value is None:
+            return Status.UNKNOWN, unknown
+        words = {"value": value, "limit": params[parameter]}
+        if value <= params[parameter]:
+            return Status.MET, met.format(**words)
+        return Status.UNMET, unmet.format(**words)
 
-def _location(params: Params, facts: Facts) -> Outcome:
-    where = facts.get("processing_location")
-    allowed = params["allowed_countries"]
-    if where is None:
-        return Status.UNKNOWN, "The request does not say where the data will be processed."
-    if where in allowed:
-        return Status.MET, f"Processing in {where} is allowed."
-    return (
-        Status.UNMET,
-        f"Data may be processed only in {', '.join(allowed)}; the request says {where}.",
-    )
+    return evaluate
 
 
 def _benefit_sharing(params: Params, facts: Facts) -> Outcome:
@@ -252,9 +257,6 @@ VOCABULARIES: dict[str, list[str]] = {
 }
 EVALUATORS: dict[str, Callable[[Params, Facts], Outcome]] = {
     "named_users": _named_users,
-    "institutions": _institutions,
-    "time_limit": _time_limit,
-    "location": _location,
     "benefit_sharing": _benefit_sharing,
     "public_benefit": _public_benefit,
 }
@@ -279,9 +281,21 @@ def _with_words(value: Any) -> Any:
 
 
 def _evaluator(entry: Mapping[str, Any]) -> Callable[[Params, Facts], Outcome]:
-    ways = [w for w in ("flag", "duty", "evaluate") if w in entry]
+    ways = [w for w in ("flag", "one_of", "at_most", "duty", "evaluate") if w in entry]
     if len(ways) != 1:
-        raise ValueError(f"{entry['code']}: give exactly one of flag, duty or evaluate")
+        raise ValueError(
+            f"{entry['code']}: give exactly one of flag, one_of, at_most, duty or evaluate"
+        )
+    for way, make in (("one_of", _one_of), ("at_most", _at_most)):
+        if way in entry:
+            rule = entry[way]
+            return make(
+                rule["fact"],
+                rule["parameter"],
+                met=rule["met"],
+                unmet=rule["unmet"],
+                unknown=rule["unknown"],
+            )
     if "flag" in entry:
         flag = entry["flag"]
         return _flag(
