@@ -15,7 +15,7 @@ from flask import Flask, Response, g, request
 from registry import config as config_module
 from registry import work
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
-from registry.api.base import refuse_nul_characters
+from registry.api.base import refuse_nul_characters, refuse_unknown_query_parameters
 from registry.db import init_db, set_write_intent
 from registry.errors import register_error_handlers
 from registry.extensions import api, migrate
@@ -130,6 +130,7 @@ def _before() -> None:
     assign_request_id(req.environ, context)
     refuse_nul_characters(req)
     load_identity()
+    refuse_unknown_query_parameters(req)
     work.end_identity_read()
     writes = req.method in UNSAFE_METHODS
     set_write_intent(writes)

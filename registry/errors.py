@@ -86,6 +86,10 @@ class PreconditionRequired(DomainError):
     status, type, title = 428, "precondition-required", "If-Match header required"
 
 
+class UnsupportedMediaType(DomainError):
+    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
 class InvalidInput(DomainError):
     """Input that parses but breaks a rule; ``errors`` maps field paths to messages."""
 

@@ -50,6 +50,12 @@ GENERAL_PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
         {},
     ),
     "PayloadTooLarge": ("The body is larger than 1 MiB.", {}),
+    "UnsupportedMediaType": ("A body that is not sent as `application/json`.", {}),
+    "UnknownParameter": (
+        "The request is not valid: a query parameter the operation does not take (named "
+        "in `errors`), or a field that fails its schema.",
+        {},
+    ),
     "RateLimited": ("Too many requests: wait for `Retry-After` seconds.", _RETRY_AFTER),
     "Unavailable": (
         "The database is unavailable or busy; nothing was changed. Retry after `Retry-After`.",
@@ -83,7 +89,9 @@ class ProblemResponses(BasePlugin):
             if path is not None and "{" in path:
                 wanted.append(("404", "NotFound"))
             if "requestBody" in operation:
-                wanted.append(("413", "PayloadTooLarge"))
+                wanted += [("413", "PayloadTooLarge"), ("415", "UnsupportedMediaType")]
+            # A query parameter the operation does not take, on every operation.
+            wanted.append(("422", "UnknownParameter"))
             responses = operation.setdefault("responses", {})
             documented = {str(status) for status in responses}
             for status, name in wanted:

@@ -14,7 +14,7 @@ from flask import current_app, request
 from flask_smorest import Blueprint as _Blueprint
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from registry.errors import InvalidInput, NulCharacter
+from registry.errors import InvalidInput, NulCharacter, UnsupportedMediaType
 from registry.schemas.common import MAX_SEQ
 from registry.services.paging import Page
 
@@ -28,6 +28,12 @@ class RegistryParser(FlaskParser):
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
+            # A body sent as anything else is refused, not read as no body: a change that
+            # silently changed nothing would look like success.
+            if req.mimetype or req.get_data(cache=True):
+                raise UnsupportedMediaType(
+                    f"Send the body as application/json (it came as {req.mimetype or 'no type'})."
+                )
             return super()._raw_load_json(req)
         data = req.get_data(cache=True)
         encoding = json.detect_encoding(data)  # what json.loads would otherwise accept
@@ -102,6 +108,49 @@ def refuse_nul_characters(req: flask.Request) -> None:
         or any("\x00" in (upload.filename or "") for upload in req.files.values())
     ):
         raise NulCharacter("form")
+
+
+_QUERY_NAMES = "registry.query_names"
+
+
+def _declared_query(view: Any, method: str) -> frozenset[str] | None:
+    """The query parameters an API operation declares; None for a route that is not one
+    (the pages, the spec, the docs), which reads its query itself."""
+    handler = getattr(getattr(view, "view_class", None), method.lower(), None)
+    apidoc = getattr(handler, "_apidoc", None)
+    if apidoc is None:
+        return None
+    names: set[str] = set()
+    for parameter in apidoc.get("arguments", {}).get("parameters", []):
+        if parameter["in"] == "query":
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names |= {field.data_key or name for name, field in schema.fields.items()}
+    return frozenset(names)
+
+
+def refuse_unknown_query_parameters(req: flask.Request) -> None:
+    """A query parameter the operation does not take is a 422 naming it, never ignored:
+    ``?revison=3`` answering the current set would be a wrong citation."""
+    if not req.args or req.endpoint is None:
+        return
+    method = "GET" if req.method == "HEAD" else req.method
+    known: dict[tuple[str, str], frozenset[str] | None] = current_app.extensions.setdefault(
+        _QUERY_NAMES, {}
+    )
+    key = (req.endpoint, method)
+    if key not in known:
+        known[key] = _declared_query(current_app.view_functions.get(req.endpoint), method)
+    allowed = known[key]
+    if allowed is None:
+        return
+    unknown = sorted(set(req.args) - allowed)
+    if unknown:
+        raise InvalidInput(
+            f"This operation takes no query parameter {', '.join(unknown)}"
+            + (f" (it takes {', '.join(sorted(allowed))})." if allowed else "."),
+            {name: ["Unknown query parameter."] for name in unknown},
+        )
 
 
 class Blueprint(_Blueprint):  # type: ignore[misc]

@@ -1,0 +1,99 @@
+"""The contract as a client meets it: a body in another type is a 415, an unknown query
+parameter a 422 naming it, and neither changes anything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from registry.db import db
+from registry.models.audit import AuditEvent
+from registry.models.decision import Decision
+from tests import factories as f
+from tests.support.problems import assert_problem
+
+API = "/api/v1"
+
+
+def _events() -> int:
+    db.session.remove()
+    return int(db.session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+@pytest.fixture
+def editor(app: Flask) -> Any:
+    f.catalogue()
+    client, _ = f.as_role(app, "editor")
+    made = client.post(f"{API}/policies", json=f.policy_body("research-data"))
+    assert made.status_code == 201, made.get_json()
+    return client
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_json_body_sent_as_another_type_is_a_415_and_changes_nothing(
+    editor: Any, content_type: str
+) -> None:
+    draft = f"{API}/policies/research-data/versions/1"
+    before = editor.get(draft)
+    events = _events()
+    answer = editor.patch(
+        draft,
+        data=json.dumps({"summary": "Changed."}),
+        headers={"Content-Type": content_type, "If-Match": before.headers["ETag"]},
+    )
+    problem = assert_problem(answer, 415, "unsupported-media-type")
+    assert "application/json" in problem["detail"]
+    after = editor.get(draft)
+    assert after.headers["ETag"] == before.headers["ETag"]
+    assert after.get_json()["summary"] == before.get_json()["summary"]
+    assert _events() == events
+
+
+def test_a_decision_asked_in_plain_text_is_a_415_not_a_misleading_422(app: Flask) -> None:
+    client, _ = f.as_role(app, "reader")
+    body = {"purpose": "research", "data_category": "depersonalised"}
+    answer = client.post(
+        f"{API}/decisions", data=json.dumps(body), headers={"Content-Type": "text/plain"}
+    )
+    assert_problem(answer, 415, "unsupported-media-type")
+    assert db.session.execute(select(func.count()).select_from(Decision)).scalar_one() == 0
+
+
+def test_a_body_with_no_type_is_a_415_and_no_body_is_no_body(editor: Any) -> None:
+    answer = editor.post(f"{API}/policies", data=json.dumps(f.policy_body("other")))
+    assert_problem(answer, 415, "unsupported-media-type")
+    # No body at all is not a type error: the schema says what is missing.
+    assert_problem(editor.post(f"{API}/policies"), 422)
+
+
+@pytest.mark.parametrize(
+    ("path", "typo"),
+    [
+        ("/policy-set", "revison"),
+        ("/policy-set/revisions", "limt"),
+        ("/policies", "purpse"),
+        ("/policies/research-data", "verbose"),
+        ("/conditions", "code"),
+        ("/audit-events/checkpoint", "sise"),
+    ],
+)
+def test_an_unknown_query_parameter_is_a_422_naming_it(editor: Any, path: str, typo: str) -> None:
+    problem = assert_problem(editor.get(f"{API}{path}?{typo}=3"), 422, "validation-error")
+    assert list(problem["errors"]) == [typo]
+    assert typo in problem["detail"]
+
+
+def test_known_query_parameters_still_work_and_pages_read_their_own(
+    app: Flask, editor: Any
+) -> None:
+    assert editor.get(f"{API}/policy-set?known_at=2026-01-01T00:00:00Z").status_code == 200
+    assert editor.get(f"{API}/policies?purpose=research&limit=5").status_code == 200
+    assert editor.get(f"{API}/policies/research-data/versions?status=draft").status_code == 200
+    # A credential in the URL is still refused first, for what it is.
+    assert_problem(editor.get(f"{API}/policies?access_token=x"), 400, "credentials-in-query")
+    # The pages are not API operations: a query they do not use is no error there.
+    assert app.test_client().get("/?utm_source=newsletter").status_code == 200
