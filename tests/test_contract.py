@@ -97,3 +97,46 @@ def test_known_query_parameters_still_work_and_pages_read_their_own(
     assert_problem(editor.get(f"{API}/policies?access_token=x"), 400, "credentials-in-query")
     # The pages are not API operations: a query they do not use is no error there.
     assert app.test_client().get("/?utm_source=newsletter").status_code == 200
+
+
+def test_a_patch_that_changes_nothing_writes_nothing(editor: Any) -> None:
+    """The same text, the same conditions in another order, the same categories twice:
+    no content changes, so no event is written and the ETag stays."""
+    draft = f"{API}/policies/research-data/versions/1"
+    read = editor.get(draft)
+    current = read.get_json()
+    events = _events()
+    same = {
+        "summary": current["summary"],
+        "body": current["body"],
+        "conditions": [
+            {"code": c["code"], "parameters": c["parameters"]}
+            for c in reversed(current["conditions"])
+        ],
+        "sensitive_categories": [],
+        "effective_from": None,
+    }
+    answer = editor.patch(draft, json=same, headers={"If-Match": read.headers["ETag"]})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.headers["ETag"] == read.headers["ETag"]
+    assert answer.get_json()["content_hash"] == current["content_hash"]
+    assert _events() == events
+    changed = editor.patch(
+        draft, json={"summary": "Changed."}, headers={"If-Match": read.headers["ETag"]}
+    )
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != read.headers["ETag"]
+    assert _events() == events + 1
+
+
+def test_if_match_star_is_refused_for_it_protects_no_ones_change(editor: Any) -> None:
+    draft = f"{API}/policies/research-data/versions/1"
+    read = editor.get(draft)
+    events = _events()
+    for star in ("*", '"v0.0", *'):
+        problem = assert_problem(
+            editor.patch(draft, json={"summary": "Blind."}, headers={"If-Match": star}), 412
+        )
+        assert problem["current_etag"] == read.headers["ETag"]
+    assert editor.get(draft).get_json()["summary"] == read.get_json()["summary"]
+    assert _events() == events

@@ -406,13 +406,14 @@ def new_version(
 
 
 def check_if_match(if_match: str | None, version: PolicyVersion) -> None:
-    """428 without ``If-Match``; 412 unless it names the version's current ETag."""
+    """428 without ``If-Match``; 412 unless it names the version's current ETag. ``*``
+    names no version in particular, so it protects no one's change: it is a 412 too."""
     if if_match is None:
         raise PreconditionRequired(
             "Send If-Match with the ETag you last read, so no one's change is lost."
         )
     candidates = {c.strip() for c in if_match.split(",")}
-    if etag(version) not in candidates and "*" not in candidates:
+    if etag(version) not in candidates:
         raise PreconditionFailed(
             "The version changed since you read it: read it again and reapply your change.",
             current_etag=etag(version),
@@ -439,11 +440,15 @@ def update_draft(
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise InvalidInput("Unknown fields.", {f: ["Cannot be changed."] for f in unknown})
-    before = {"content_hash": version.content_hash, "content": content_document(version)}
+    content = content_document(version)
+    before = {"content_hash": version.content_hash, "content": content}
     if version.is_retirement and changes.get("conditions"):
         raise InvalidInput("A retirement has no conditions.", {"conditions": ["Must be empty."]})
     if "conditions" in changes:
         _check_conditions(session, changes["conditions"])
+    if _content_with(content, changes) == content:
+        return version  # nothing changes: no event, and the ETag stays
+    if "conditions" in changes:
         _set_conditions(version, changes["conditions"])
     for field in ("body", "summary", "rationale", "effective_from"):
         if field in changes:
@@ -463,6 +468,28 @@ def update_draft(
         after=version_snapshot(version) | {"content": content_document(version)},
     )
     return version
+
+
+def _content_with(content: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The content document ``content`` would be with ``changes`` applied."""
+    after = dict(content)
+    for field in ("body", "summary", "rationale"):
+        if field in changes:
+            after[field] = changes[field]
+    if "effective_from" in changes:
+        when = changes["effective_from"]
+        after["effective_from"] = chain.format_time(when) if when is not None else None
+    if "sensitive_categories" in changes:
+        after["sensitive_categories"] = sorted(set(changes["sensitive_categories"]))
+    if "conditions" in changes:
+        after["conditions"] = sorted(
+            (
+                {"code": c["code"], "parameters": dict(c.get("parameters") or {})}
+                for c in changes["conditions"]
+            ),
+            key=lambda c: c["code"],
+        )
+    return after
 
 
 def etag(version: PolicyVersion) -> str:
