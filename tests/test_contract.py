@@ -140,3 +140,24 @@ def test_if_match_star_is_refused_for_it_protects_no_ones_change(editor: Any) ->
         assert problem["current_etag"] == read.headers["ETag"]
     assert editor.get(draft).get_json()["summary"] == read.get_json()["summary"]
     assert _events() == events
+
+
+def test_a_decision_is_the_same_bytes_when_answered_and_when_read_back(app: Flask) -> None:
+    f.catalogue()
+    f.published("research-data")
+    client, _ = f.as_role(app, "reader", org=f.organisation("UCL", "university"))
+    use = {
+        "purpose": "research",
+        "data_category": "depersonalised",
+        "circumstances": {"ethics_approval": True, "duration_months": 12},
+    }
+    answered = client.post(f"{API}/decisions", json=use)
+    assert answered.status_code == 201, answered.get_json()
+    read = client.get(f"{API}/decisions/{answered.get_json()['id']}")
+    assert read.status_code == 200
+    assert read.get_data() == answered.get_data()
+    document = answered.get_json()
+    assert (
+        answered.get_data()
+        == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )

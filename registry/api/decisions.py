@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response
@@ -20,13 +19,19 @@ from registry.schemas.decision import (
     ImpactSchema,
 )
 from registry.security import Permission, current_actor, requires
-from registry.services import decisions, reviews
+from registry.services import chain, decisions, reviews
 
 blp = Blueprint(
     "decisions",
     __name__,
     description="Ask whether a use of data is allowed; every answer is recorded and citable.",
 )
+
+
+def _cited(document: dict[str, Any], status: int = 200) -> Response:
+    """A decision is cited: its answer is the same bytes whenever it is read, the RFC 8785
+    canonical JSON of the stored document."""
+    return Response(chain.canonical(document), status=status, mimetype="application/json")
 
 
 @blp.route("/decisions")
@@ -39,8 +44,7 @@ class Decisions(MethodView):
         """Evaluate a proposed use against the set (now, or at a revision or time) and record it"""
         policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
         decision = decisions.decide(current_session(), current_actor(), body, policy_set)
-        # The stored document is JSON already, exactly what GET will return: send it as is.
-        return Response(json.dumps(decision.result), status=201, mimetype="application/json")
+        return _cited(decision.result, 201)
 
     @requires(Permission.AUTHENTICATED)
     @blp.arguments(DecisionQuerySchema(), location="query")
@@ -64,7 +68,7 @@ class DecisionItem(MethodView):
     @blp.response(200, DecisionSchema)
     def get(self, decision_id: str) -> Any:
         """Show a decision exactly as it was answered"""
-        return decisions.get(current_session(), current_actor(), decision_id).result
+        return _cited(decisions.get(current_session(), current_actor(), decision_id).result)
 
 
 @blp.route("/reviews/<id:review_id>/impact")
