@@ -35,7 +35,7 @@ run: $(VENV)/.run
 	@echo "  $(BIN)/flask --app wsgi registry create-user you@example.org --role admin --organisation 'Your organisation' --password-stdin"
 	REGISTRY_SESSION_COOKIE_SECURE=$${REGISTRY_SESSION_COOKIE_SECURE:-0} \
 	$(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) \
-		--timeout $(TIMEOUT) --access-logfile - --access-logformat '' --worker-tmp-dir /dev/shm wsgi:app
+		--timeout $(TIMEOUT) --no-control-socket --access-logfile - --access-logformat '' --worker-tmp-dir /dev/shm wsgi:app
 
 migrate: $(VENV)/.run
 	$(BIN)/flask --app wsgi db upgrade

@@ -62,6 +62,7 @@ def serve(
         f"--bind=127.0.0.1:{port}",
         "--timeout=30",  # as `make run`: above the database's bounds
         "--graceful-timeout=5",
+        "--no-control-socket",  # as `make run`
         *(["--worker-tmp-dir=/dev/shm"] if Path("/dev/shm").is_dir() else []),
         app,
     ]

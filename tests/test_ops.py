@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -9,6 +16,7 @@ from sqlalchemy import text
 
 from registry.db import db
 from tests.support.problems import assert_problem
+from tests.support.server import ROOT, free_port
 
 
 def test_healthz(client: Any) -> None:
@@ -48,3 +56,43 @@ def test_docs_page_serves_assets_from_the_package(client: Any) -> None:
     spec = client.get("/openapi.json")
     assert spec.status_code == 200
     assert spec.get_json()["openapi"].startswith("3.1")
+
+
+def test_make_run_serves_without_a_control_socket_in_the_home_folder(tmp_path: Path) -> None:
+    """The gunicorn command make run ships, run as it is: it serves, and it opens no
+    control socket in the home folder (one every gunicorn on the machine would share)."""
+    port = free_port()
+    dry = subprocess.run(
+        ["make", "-n", "run", f"PORT={port}", "WORKERS=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [line] = [line for line in dry.stdout.replace("\\\n", " ").splitlines() if "gunicorn " in line]
+    command = shlex.split(line[line.index(".venv/bin/gunicorn") :])
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env |= {"HOME": str(home), "REGISTRY_INSTANCE_PATH": str(tmp_path / "instance")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    command[0] = str(ROOT / command[0])
+    proc = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, "gunicorn exited"
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.2)
+        assert not (home / ".gunicorn").exists()
+        assert list(home.iterdir()) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)

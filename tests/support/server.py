@@ -59,6 +59,7 @@ def gunicorn(config: Mapping[str, Any], instance: Path, *, workers: int = 4) -> 
                 f"127.0.0.1:{port}",
                 "--timeout",
                 str(GUNICORN_TIMEOUT_S),
+                "--no-control-socket",  # as make run: no socket shared in the home folder
                 # Which worker answered each request: "<pid> method path status".
                 "--access-logfile",
                 "-",
