@@ -241,11 +241,11 @@ def parameter_sentence(code: str, parameters: Mapping[str, Any]) -> str:
     """A condition's parameters as a sentence ("Access lasts at most 36 months.")."""
     sentences = []
     for name, value in sorted(parameters.items()):
-        sentences.append(_parameter(code, name, value))
+        sentences.append(_parameter(name, value))
     return " ".join(sentences)
 
 
-def _parameter(code: str, name: str, value: Any) -> str:
+def _parameter(name: str, value: Any) -> str:
     if name == "max_months":
         return f"Access lasts at most {plural(int(value), 'month')}."
     if name == "max_users":

@@ -364,12 +364,13 @@ def all_facts() -> dict[str, Fact]:
     return facts
 
 
-def addition_direction(kind: Kind) -> Direction:
+def addition_direction() -> Direction:
     """Adding a condition of any kind narrows access (or adds an obligation)."""
     return Direction.TIGHTENS
 
 
-def removal_direction(kind: Kind) -> Direction:
+def removal_direction() -> Direction:
+    """Removing one widens access (or lifts an obligation)."""
     return Direction.LOOSENS
 
 

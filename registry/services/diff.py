@@ -40,7 +40,7 @@ def compare_conditions(
                 "code": code,
                 "kind": kind,
                 "parameters": after[code]["parameters"],
-                "direction": catalogue.addition_direction(kind),
+                "direction": catalogue.addition_direction(),
             }
         )
     for code in sorted(before.keys() - after.keys()):
@@ -51,7 +51,7 @@ def compare_conditions(
                 "code": code,
                 "kind": kind,
                 "parameters": before[code]["parameters"],
-                "direction": catalogue.removal_direction(kind),
+                "direction": catalogue.removal_direction(),
             }
         )
     for code in sorted(before.keys() & after.keys()):
