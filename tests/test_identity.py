@@ -22,7 +22,11 @@ API = "/api/v1"
 
 
 def _events(action: str) -> list[AuditEvent]:
-    return list(db.session.execute(select(AuditEvent).where(AuditEvent.action == action)).scalars())
+    return list(
+        db.session.execute(
+            select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+        ).scalars()
+    )
 
 
 # --- sessions ---------------------------------------------------------------------------

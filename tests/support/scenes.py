@@ -53,7 +53,11 @@ def form_login(app: Flask, account: User, password: str = f.PASSWORD) -> FlaskCl
 
 def votes(review_id: int) -> list[Vote]:
     db.session.remove()
-    return list(db.session.execute(select(Vote).where(Vote.review_id == review_id)).scalars())
+    return list(
+        db.session.execute(
+            select(Vote).where(Vote.review_id == review_id).order_by(Vote.id)
+        ).scalars()
+    )
 
 
 def events() -> int:
