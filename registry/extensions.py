@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry.db import db
 from registry.errors import PROBLEM_MEDIA_TYPE
+from registry.operations import OPERATION_IDS
 from registry.schemas.problem import ProblemSchema
 from registry.web import CONVERTERS
 
@@ -78,6 +79,12 @@ class ProblemResponses(BasePlugin):
         for method, operation in (operations or {}).items():
             if method not in _METHODS:
                 continue
+            operation_id = OPERATION_IDS.get((method, path or ""))
+            if operation_id is None:
+                raise LookupError(
+                    f"{method.upper()} {path} has no operationId in registry/operations.py"
+                )
+            operation["operationId"] = operation_id
             wanted = [
                 ("400", "BadRequest"),  # credentials in the URL are refused everywhere
                 ("401", "Unauthenticated"),  # a bad token, even where none is needed
@@ -112,6 +119,10 @@ class Api(_Api):  # type: ignore[misc]
             app.url_map.converters[name] = converter
         spec_kwargs = dict(spec_kwargs or {})
         spec_kwargs.setdefault("extra_plugins", [ProblemResponses()])
+        # Paths are absolute (/api/v1/...): the server is the registry's own origin.
+        spec_kwargs.setdefault(
+            "servers", [{"url": "/", "description": "This registry (paths start /api/v1)."}]
+        )
         super().init_app(app, spec_kwargs=spec_kwargs)
 
     def handle_http_exception(self, error: HTTPException) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from flask import Flask
 from openapi_spec_validator import validate
 
 from registry.extensions import api
+from registry.operations import OPERATION_IDS
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 
@@ -39,3 +41,20 @@ def test_every_operation_documents_its_security_and_errors() -> None:
             assert operation.get("summary"), f"{method.upper()} {path} has no summary"
             if operation["security"] and {} not in operation["security"]:
                 assert {"401", "403"} <= set(operation["responses"]), f"{method} {path}"
+
+
+def test_every_operation_has_its_own_stable_camel_case_operation_id() -> None:
+    """Generated clients name their functions after operationIds: one each, unique,
+    camelCase, and exactly the contract's list (none missing, none left over)."""
+    spec = yaml.safe_load(SPEC.read_text())
+    found = {
+        (method, path): operation.get("operationId")
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "put", "post", "patch", "delete")
+    }
+    assert found == OPERATION_IDS
+    ids = list(found.values())
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)*", i) for i in ids), ids
+    assert spec["servers"] == [{"url": "/", "description": "This registry (paths start /api/v1)."}]

@@ -80,7 +80,7 @@ class Policies(MethodView):
     @blp.arguments(PolicyQuerySchema(), location="query")
     @blp.response(200, PolicySchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
-        """List policies (editors also see those never published)"""
+        """List policies (the public sees those with a submitted version; editors all)"""
         actor = current_actor()
         session = current_session()
         page = policies.list_policies(
@@ -126,7 +126,7 @@ class Versions(MethodView):
     @blp.arguments(VersionQuerySchema(), location="query")
     @blp.response(200, VersionSchema(many=True))
     def get(self, args: dict[str, Any], slug: str) -> Any:
-        """List a policy's versions (the public sees published and superseded ones)"""
+        """List a policy's versions (the public sees every one submitted; editors drafts too)"""
         session = current_session()
         page = policies.list_versions(
             session,
