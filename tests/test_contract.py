@@ -161,3 +161,26 @@ def test_a_decision_is_the_same_bytes_when_answered_and_when_read_back(app: Flas
         answered.get_data()
         == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+def test_as_of_before_anything_was_in_force_says_so_plainly(app: Flask) -> None:
+    client = app.test_client()
+    empty = client.get(f"{API}/policy-set").get_json()
+    assert empty["policies"] == []
+    assert empty["nothing_in_force"] == {
+        "detail": "No policy has come into force yet: the set is empty.",
+        "first_in_force_at": None,
+        "first_revision_recorded_at": None,
+    }
+    f.catalogue()
+    f.published("research-data")
+    now = client.get(f"{API}/policy-set").get_json()
+    assert [p["slug"] for p in now["policies"]] == ["research-data"]
+    assert "nothing_in_force" not in now
+    [revision] = client.get(f"{API}/policy-set/revisions").get_json()
+    before = client.get(f"{API}/policy-set?as_of=2000-01-01T00:00:00Z").get_json()
+    assert (before["revision"], before["policies"]) == (1, [])
+    said = before["nothing_in_force"]
+    assert said["detail"].startswith("Nothing was in force at 2000-01-01T00:00:00")
+    assert said["first_in_force_at"] == now["in_force_since"]
+    assert said["first_revision_recorded_at"] == revision["recorded_at"]

@@ -114,6 +114,11 @@ def test_the_empty_set(app: Flask) -> None:
         "in_force_since": None,
         "next_change_at": None,
         "policies": [],
+        "nothing_in_force": {
+            "detail": "No policy has come into force yet: the set is empty.",
+            "first_in_force_at": None,
+            "first_revision_recorded_at": None,
+        },
     }
 
 

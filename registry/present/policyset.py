@@ -127,11 +127,36 @@ def build(revision: int, at: datetime, echo: dict[str, Any] | None) -> Snapshot:
         "next_change_at": _time(policyset.next_change(timeline, at)),
         "policies": sorted(cache.version_docs(ids), key=lambda p: p["slug"]),
     }
+    if document["in_force_since"] is None:
+        document["nothing_in_force"] = _nothing_in_force(timeline, at, revision)
     if echo:
         document.update(echo)
     body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     etag = '"set-' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return Snapshot(revision, ids, policyset.next_change(timeline, at), body, etag)
+
+
+def _nothing_in_force(
+    timeline: list[policyset.Entry], at: datetime, revision: int
+) -> dict[str, Any]:
+    """Said plainly: at ``at`` no version had yet come into force, and when one first did
+    (or will), and when the first revision was recorded."""
+    first_in_force = min((e.in_force_from for e in timeline), default=None)
+    first = current_session().get(SetRevision, 1) if revision else None
+    if first_in_force is None:
+        detail = "No policy has come into force yet: the set is empty."
+    elif first_in_force > at:
+        detail = (
+            f"Nothing was in force at {chain.format_time(at)}: the first policy came (or "
+            f"comes) into force at {chain.format_time(first_in_force)}."
+        )
+    else:
+        detail = "Nothing was in force then."
+    return {
+        "detail": detail,
+        "first_in_force_at": _time(first_in_force),
+        "first_revision_recorded_at": _time(first.recorded_at) if first else None,
+    }
 
 
 def current_snapshot() -> Snapshot:

@@ -171,7 +171,12 @@ class VersionQuerySchema(PageArgs):
 
 class SetQuerySchema(QueryArgs):
     revision = whole_number(metadata={"description": "The set as revision N left it."})
-    as_of = Instant(metadata={"description": "What was in force at this time (by effective date)."})
+    as_of = Instant(
+        metadata={
+            "description": "What was in force at this time (by effective date). A time to "
+            "come is a preview: the versions already published that will then be in force."
+        }
+    )
     known_at = Instant(
         metadata={"description": "What the registry said at this time (by recording date)."}
     )
@@ -192,6 +197,12 @@ class SetPolicySchema(Schema):
     version = fields.Nested(SetVersionSchema, required=True)
 
 
+class NothingInForceSchema(Schema):
+    detail = fields.String(required=True)
+    first_in_force_at = fields.DateTime(required=True, allow_none=True)
+    first_revision_recorded_at = fields.DateTime(required=True, allow_none=True)
+
+
 class PolicySetSchema(Schema):
     revision = fields.Integer(required=True, metadata={"description": "0 before the first."})
     revision_recorded_at = fields.DateTime(allow_none=True)
@@ -207,6 +218,13 @@ class PolicySetSchema(Schema):
         },
     )
     policies = fields.List(fields.Nested(SetPolicySchema), required=True)
+    nothing_in_force = fields.Nested(
+        NothingInForceSchema,
+        metadata={
+            "description": "Present when no version had yet come into force at the time asked "
+            "about (before the first, or in an empty registry), saying so plainly."
+        },
+    )
 
 
 class RevisionChangeSchema(Schema):
