@@ -34,6 +34,7 @@ def error_app(make_app: Callable[..., Flask], database: Any) -> Flask:
         @requires(Permission.PUBLIC)
         @blp.arguments(EchoSchema)
         @blp.response(200, EchoSchema)
+        @blp.doc(operationId="echoForTests")
         def post(self, body: dict[str, Any]) -> dict[str, Any]:
             """Echo the body"""
             return body
@@ -41,6 +42,7 @@ def error_app(make_app: Callable[..., Flask], database: Any) -> Flask:
     @blp.route("/boom")
     class Boom(MethodView):
         @requires(Permission.PUBLIC)
+        @blp.doc(operationId="failForTests")
         def get(self) -> None:
             """Fail on purpose"""
             raise RuntimeError("secret-value-42 in SELECT * FROM users")
