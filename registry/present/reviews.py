@@ -78,6 +78,7 @@ def review_detail(review: Review, actor: Actor) -> dict[str, Any]:
     all_votes = reviews.votes(session, review.id)
     mine = [v for v in all_votes if v.user_id == actor.user_id]
     counted_ids = set((review.tally or {}).get("eligible_members", []))
+    conflicts = reviews.conflicts(session, review.id)
     if review.status == "closed":
         show = _sees_voters(actor, review)
         out["votes"] = [vote_out(v, v.user_id in counted_ids, show) for v in all_votes]
@@ -87,14 +88,14 @@ def review_detail(review: Review, actor: Actor) -> dict[str, Any]:
                 "reason": c.reason,
                 "declared_at": c.declared_at,
             }
-            for c in reviews.conflicts(session, review.id)
+            for c in conflicts
         ]
     else:
         eligible = reviews.eligible_ids(session, review, utcnow())
         out["votes"], out["conflicts"] = [], []
         counted_ids = eligible
     out["my_vote"] = vote_out(mine[0], mine[0].user_id in counted_ids, True) if mine else None
-    my_conflict = [c for c in reviews.conflicts(session, review.id) if c.user_id == actor.user_id]
+    my_conflict = [c for c in conflicts if c.user_id == actor.user_id]
     out["my_conflict"] = (
         {
             "user_id": my_conflict[0].user_id,
