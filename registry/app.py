@@ -11,13 +11,14 @@ from typing import Any
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
 
 from registry import config as config_module
 from registry import work
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
 from registry.api.base import refuse_nul_characters, refuse_unknown_query_parameters
 from registry.db import init_db, set_write_intent
-from registry.errors import register_error_handlers
+from registry.errors import handle_http_exception, register_error_handlers
 from registry.extensions import api, migrate
 from registry.keys import load_signing_key
 from registry.logs import assign_request_id, configure_logging, log_access
@@ -25,6 +26,7 @@ from registry.present.policyset import init_policy_set_cache
 from registry.ratelimit import hit, init_rate_limits
 from registry.security import UNSAFE_METHODS, Permission, init_security, load_identity, requires
 from registry.services import passwords
+from registry.web import is_api_path, wants_json
 
 log = logging.getLogger("registry.db")
 
@@ -95,6 +97,14 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(pages.blp)
     register_error_handlers(app)
+
+    @app.errorhandler(HTTPException)
+    def _unrouted(error: HTTPException) -> Any:
+        """A path no route (or no method of it) matches: an HTML page where people are,
+        a problem where programs are (the API, or a client that asks for JSON)."""
+        if is_api_path(request.path) or wants_json():
+            return handle_http_exception(error)
+        return pages.error_page(error)
 
     from registry.cli import register_cli
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -24,12 +25,174 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
 
 
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of problem: the page its ``type`` names says what it means and what to do."""
+
+    status: int
+    title: str
+    means: str
+    todo: str
+
+
+# Every problem the registry answers, by the last segment of its ``type``. A problem's
+# title always comes from here, so one kind of problem has one title wherever it occurs.
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    "bad-request": ProblemType(
+        400,
+        "Bad request",
+        "The request could not be read: a body that is not UTF-8 JSON or is nested too "
+        "deeply, a string with a lone surrogate, or a malformed header.",
+        "Fix the request as `detail` says and send it again.",
+    ),
+    "nul-character": ProblemType(
+        400,
+        "NUL character in the request",
+        "The path, the query, a form or a JSON string holds U+0000, which no text here may hold.",
+        "Remove the character and send the request again.",
+    ),
+    "mixed-credentials": ProblemType(
+        400,
+        "Conflicting credentials",
+        "The request carries both a session cookie and a bearer token, so it is not clear "
+        "who is acting.",
+        "Send one: the token for a program, the session for a person in a browser.",
+    ),
+    "credentials-in-query": ProblemType(
+        400,
+        "Credentials in the URL",
+        "A token or password was sent in the query string, where logs and browser history keep it.",
+        "Send the token in the Authorization header, and revoke the one that was exposed.",
+    ),
+    "unauthenticated": ProblemType(
+        401,
+        "Authentication required",
+        "The operation needs credentials, or the ones sent are not valid (unknown, expired "
+        "or revoked token; ended session).",
+        "Log in (POST /api/v1/auth/login) or send `Authorization: Bearer <token>`.",
+    ),
+    "forbidden": ProblemType(
+        403,
+        "Not allowed",
+        "Your role, or your relation to the object, does not allow this operation.",
+        "Ask an administrator for the role `detail` names, or act through someone who has it.",
+    ),
+    "csrf-failed": ProblemType(
+        403,
+        "CSRF token missing or wrong",
+        "A write made with a session cookie did not carry the session's CSRF token.",
+        "Send the `csrf_token` from GET /api/v1/auth/me as the X-CSRF-Token header (a form: "
+        "reload the page and submit it again).",
+    ),
+    "not-found": ProblemType(
+        404,
+        "Not found",
+        "There is no such object, or none you may see: another organisation's decision or "
+        "token, or a draft you may not read, is not found rather than forbidden, so an id "
+        "reveals nothing.",
+        "Check the address and the id; list the collection to find what exists.",
+    ),
+    "method-not-allowed": ProblemType(
+        405,
+        "Method not allowed",
+        "The path exists but does not take this method.",
+        "Use one of the methods the `Allow` header lists.",
+    ),
+    "not-acceptable": ProblemType(
+        406,
+        "Not acceptable",
+        "None of the media types the Accept header asks for can be produced here.",
+        "Accept one of the types the operation documents (usually application/json).",
+    ),
+    "conflict": ProblemType(
+        409,
+        "Conflict with the current state",
+        "The request is valid but the object's state does not allow it now: a name already "
+        "taken, a version still open, a review already closed.",
+        "Read the object again; `detail` says what stands in the way.",
+    ),
+    "illegal-transition": ProblemType(
+        409,
+        "Illegal status transition",
+        "The object's status does not allow the step asked for (`current_status` and "
+        "`requested_status` name both).",
+        "Follow the lifecycle: draft, in review, endorsed, published; read the object to see "
+        "where it is.",
+    ),
+    "backup-refused": ProblemType(
+        409,
+        "Backup refused",
+        "The backup is not one this registry wrote and signed, or it is cut short, or the "
+        "database is not empty; nothing was written.",
+        "Restore an untouched backup into an empty database.",
+    ),
+    "precondition-failed": ProblemType(
+        412,
+        "The resource has changed",
+        "The If-Match header does not carry the object's current ETag (`current_etag`): "
+        "someone changed it since you read it, or the header was `*`.",
+        "Read the object again, reapply your change and send it with the new ETag.",
+    ),
+    "payload-too-large": ProblemType(
+        413,
+        "Payload too large",
+        "The request body is larger than the limit of 1 MiB.",
+        "Send less: a policy body or comment is far smaller than the limit.",
+    ),
+    "unsupported-media-type": ProblemType(
+        415,
+        "Unsupported media type",
+        "A body was sent with a Content-Type other than application/json.",
+        "Send the body as JSON with `Content-Type: application/json`.",
+    ),
+    "validation-error": ProblemType(
+        422,
+        "The request is not valid",
+        "The request parses but breaks a rule: a field fails its schema, a field or query "
+        "parameter is unknown, or a value contradicts what the registry records. `errors` "
+        "maps each field to its messages.",
+        "Correct the fields `errors` names; nothing was changed.",
+    ),
+    "precondition-required": ProblemType(
+        428,
+        "If-Match header required",
+        "Changing a draft needs the ETag you last read, so that no one's change is lost.",
+        "Read the object, then send its ETag in If-Match.",
+    ),
+    "rate-limited": ProblemType(
+        429,
+        "Too many requests",
+        "This client or account sent more requests than its limit allows in the window.",
+        "Wait for the seconds the Retry-After header gives, then try again.",
+    ),
+    "internal-error": ProblemType(
+        500,
+        "Internal error",
+        "Something failed inside the registry; nothing was changed.",
+        "Try again later; if it persists, report it quoting `correlation_id`.",
+    ),
+    "unavailable": ProblemType(
+        503,
+        "Service unavailable",
+        "The database is unreachable, busy or not migrated; nothing was changed.",
+        "Retry after the seconds the Retry-After header gives.",
+    ),
+}
+_GENERIC = "error"
+
+
 class DomainError(Exception):
-    """A rule of the registry was not met. Subclasses fix the HTTP status and type."""
+    """A rule of the registry was not met. Subclasses fix the HTTP status and the
+    ``type``, one of ``PROBLEM_TYPES``, which gives the title."""
 
     status: int = 400
     type: str = "bad-request"
-    title: str = "Bad request"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        known = PROBLEM_TYPES.get(cls.type)
+        if known is None or known.status != cls.status:
+            raise TypeError(f"{cls.__name__}: problem type {cls.type!r} is not in PROBLEM_TYPES")
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
@@ -37,9 +200,13 @@ class DomainError(Exception):
         self.extensions = extensions
         self.headers: dict[str, str] = {}
 
+    @property
+    def title(self) -> str:
+        return PROBLEM_TYPES[self.type].title
+
 
 class NulCharacter(DomainError):
-    status, type, title = 400, "nul-character", "NUL character in the request"
+    status, type = 400, "nul-character"
 
     def __init__(self, where: str) -> None:
         super().__init__(
@@ -48,7 +215,7 @@ class NulCharacter(DomainError):
 
 
 class Unauthenticated(DomainError):
-    status, type, title = 401, "unauthenticated", "Authentication required"
+    status, type = 401, "unauthenticated"
 
     def __init__(self, detail: str = "Log in or send a bearer token.", **ext: Any) -> None:
         super().__init__(detail, **ext)
@@ -56,19 +223,19 @@ class Unauthenticated(DomainError):
 
 
 class Forbidden(DomainError):
-    status, type, title = 403, "forbidden", "Not allowed"
+    status, type = 403, "forbidden"
 
 
 class NotFound(DomainError):
-    status, type, title = 404, "not-found", "Not found"
+    status, type = 404, "not-found"
 
 
 class Conflict(DomainError):
-    status, type, title = 409, "conflict", "Conflict with the current state"
+    status, type = 409, "conflict"
 
 
 class IllegalTransition(Conflict):
-    type, title = "illegal-transition", "Illegal status transition"
+    type = "illegal-transition"
 
     def __init__(self, entity: str, current: str, requested: str) -> None:
         super().__init__(
@@ -79,21 +246,21 @@ class IllegalTransition(Conflict):
 
 
 class PreconditionFailed(DomainError):
-    status, type, title = 412, "precondition-failed", "The resource has changed"
+    status, type = 412, "precondition-failed"
 
 
 class PreconditionRequired(DomainError):
-    status, type, title = 428, "precondition-required", "If-Match header required"
+    status, type = 428, "precondition-required"
 
 
 class UnsupportedMediaType(DomainError):
-    status, type, title = 415, "unsupported-media-type", "Unsupported media type"
+    status, type = 415, "unsupported-media-type"
 
 
 class InvalidInput(DomainError):
     """Input that parses but breaks a rule; ``errors`` maps field paths to messages."""
 
-    status, type, title = 422, "validation-error", "The request is not valid"
+    status, type = 422, "validation-error"
 
     def __init__(self, detail: str, errors: Mapping[str, Any] | None = None) -> None:
         super().__init__(detail)
@@ -101,7 +268,7 @@ class InvalidInput(DomainError):
 
 
 class TooManyRequests(DomainError):
-    status, type, title = 429, "rate-limited", "Too many requests"
+    status, type = 429, "rate-limited"
 
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
@@ -109,9 +276,10 @@ class TooManyRequests(DomainError):
 
 
 class Unavailable(DomainError):
-    status, type, title = 503, "unavailable", "Service unavailable"
+    status, type = 503, "unavailable"
 
 
+# The type of a problem raised as a bare status (by Werkzeug, webargs or a handler below).
 _TYPE_BY_STATUS = {
     400: "bad-request",
     401: "unauthenticated",
@@ -131,19 +299,25 @@ _TYPE_BY_STATUS = {
 }
 
 
+def problem_type_for(status: int) -> str:
+    """The problem type of a bare status (one Werkzeug or webargs raised)."""
+    return _TYPE_BY_STATUS.get(status, _GENERIC)
+
+
 def problem(
     status: int,
     detail: str,
     *,
     type_: str | None = None,
-    title: str | None = None,
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> Response:
     """Build an ``application/problem+json`` response."""
+    kind = type_ or problem_type_for(status)
+    known = PROBLEM_TYPES.get(kind)
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + (type_ or _TYPE_BY_STATUS.get(status, "error")),
-        "title": title or HTTPStatus(status).phrase,
+        "type": PROBLEM_BASE + kind,
+        "title": known.title if known else HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
         "instance": request.path if request else None,
@@ -180,7 +354,6 @@ def handle_domain_error(error: DomainError) -> Response:
         error.status,
         error.detail,
         type_=error.type,
-        title=error.title,
         headers=headers,
         **extensions,
     )
@@ -301,6 +474,19 @@ def handle_stale_data(error: StaleDataError) -> Response:
         "The resource changed while your request was being handled: read it again.",
         type_="precondition-failed",
     )
+
+
+def problem_response(error: BaseException) -> Response:
+    """The problem any error becomes: the one mapping the handlers below apply."""
+    if isinstance(error, DomainError):
+        return handle_domain_error(error)
+    if isinstance(error, StaleDataError):
+        return handle_stale_data(error)
+    if isinstance(error, DBAPIError):
+        return handle_db_error(error)
+    if isinstance(error, PoolTimeoutError):
+        return handle_pool_timeout(error)
+    return handle_unexpected(error)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -201,15 +201,15 @@ def _touch(token: ApiToken, now: Any) -> None:
 
 
 class MixedCredentials(DomainError):
-    status, type, title = 400, "mixed-credentials", "Conflicting credentials"
+    status, type = 400, "mixed-credentials"
 
 
 class CredentialsInQuery(DomainError):
-    status, type, title = 400, "credentials-in-query", "Credentials in the URL"
+    status, type = 400, "credentials-in-query"
 
 
 class CsrfFailed(DomainError):
-    status, type, title = 403, "csrf-failed", "CSRF token missing or wrong"
+    status, type = 403, "csrf-failed"
 
 
 def load_identity() -> None:

@@ -30,6 +30,25 @@ class SeqConverter(IdConverter):
 CONVERTERS = {"id": IdConverter, "seq": SeqConverter}
 
 
+# Where programs rather than people are: the API, and the probes load balancers call.
+_API_PATHS = ("/api/", "/healthz", "/readyz", "/docs/assets/")
+
+
+def is_api_path(path: str) -> bool:
+    """Whether ``path`` belongs to programs (problem+json errors) rather than to people
+    (HTML error pages)."""
+    return path == "/api" or path.startswith(_API_PATHS)
+
+
+def wants_json() -> bool:
+    """Whether the request asks for JSON rather than HTML (a browser asks for HTML; a
+    program that says nothing, or */*, gets what the route gives first)."""
+    best = request.accept_mimetypes.best_match(
+        ["text/html", "application/json", "application/problem+json"]
+    )
+    return best in ("application/json", "application/problem+json")
+
+
 def not_modified(etag: str) -> bool:
     """Whether ``If-None-Match`` already names ``etag`` (a strong ETag, quoted)."""
     supplied = request.headers.get("If-None-Match")

@@ -23,15 +23,13 @@ from flask import (
     session,
     url_for,
 )
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from registry import errors
 from registry.errors import DomainError, NotFound
 from registry.pages import markdown, words
 from registry.security import csrf_token, current_actor
+from registry.web import wants_json
 
 blp = Blueprint("pages", __name__, template_folder="../templates")
 
@@ -73,7 +71,7 @@ def _policy_markdown(value: str, offset: int = 2) -> Any:
     return markdown.render(value, offset)
 
 
-@blp.context_processor
+@blp.app_context_processor  # app-wide: a page for a path no route matches needs it too
 def _context() -> dict[str, Any]:
     actor = current_actor()
     return {
@@ -104,15 +102,7 @@ def _problem_of(error: BaseException) -> tuple[int, str, dict[str, str]]:
     """Status, detail and headers, as the API's one error mapping would give them."""
     if isinstance(error, DomainError):
         return error.status, error.detail, dict(error.headers)
-    answer: Response
-    if isinstance(error, StaleDataError):
-        answer = errors.handle_stale_data(error)
-    elif isinstance(error, DBAPIError):
-        answer = errors.handle_db_error(error)
-    elif isinstance(error, PoolTimeoutError):
-        answer = errors.handle_pool_timeout(error)
-    else:
-        answer = errors.handle_unexpected(error)
+    answer = errors.problem_response(error)
     body = json.loads(answer.get_data())
     headers = {k: v for k, v in answer.headers.items() if k in ("Retry-After", "Allow")}
     return answer.status_code, str(body.get("detail") or ""), headers
@@ -135,8 +125,11 @@ def safe_next(target: str | None) -> str | None:
 
 
 @blp.errorhandler(Exception)
-def _error_page(error: Exception) -> Any:
-    """Any error on a page, as a page: the same status as the API would give."""
+def error_page(error: Exception) -> Any:
+    """Any error on a page, as a page: the same status as the API would give. Also for a
+    path outside the API that no route (or no route's method) matches."""
+    if wants_json():  # a program on a page path: the problem, as the API would give it
+        return errors.problem_response(error)
     status, detail, headers = _problem_of(error)
     if status == 401 and request.method == "GET":
         place = request.full_path.rstrip("?") if request.query_string else request.path

@@ -50,7 +50,7 @@ BATCH = 1000
 class BackupRefused(Conflict):
     """The backup cannot be trusted or cannot be loaded; nothing was written."""
 
-    type, title = "backup-refused", "Backup refused"
+    type = "backup-refused"
 
 
 def _tables() -> list[Table]:

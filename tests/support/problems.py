@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.errors import PROBLEM_BASE, PROBLEM_TYPES
+
 PROBLEM = "application/problem+json"
 
 
@@ -18,4 +20,8 @@ def assert_problem(response: Any, status: int, type_suffix: str | None = None) -
     assert body["detail"]
     if type_suffix:
         assert body["type"].endswith("/" + type_suffix)
+    # Every type names a page that explains it, and one type has one title everywhere.
+    assert body["type"].startswith(PROBLEM_BASE), body["type"]
+    kind = PROBLEM_TYPES[body["type"].removeprefix(PROBLEM_BASE)]
+    assert (body["status"], body["title"]) == (kind.status, kind.title)
     return body
