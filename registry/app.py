@@ -35,7 +35,7 @@ MIGRATIONS = PROJECT_ROOT / "migrations"
 
 # Registered in this order; each later issue adds its blueprints here.
 BLUEPRINTS: tuple[tuple[Any, str], ...] = (
-    (ops.blp, ""),
+    (ops.probes, ""),
     (ops.blp, "/api/v1"),
     (identity.blp, "/api/v1"),
     (policyset.blp, "/api/v1"),
@@ -90,8 +90,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     spec_view = "api-docs.openapi_json"
     app.view_functions[spec_view] = requires(Permission.PUBLIC)(app.view_functions[spec_view])
     for blueprint, prefix in BLUEPRINTS:
-        name = blueprint.name + prefix.replace("/", "_")
-        api.register_blueprint(blueprint, url_prefix=prefix or None, name=name)
+        api.register_blueprint(blueprint, url_prefix=prefix or None)
     app.register_blueprint(ops.docs)
     from registry import pages
 

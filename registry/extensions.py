@@ -15,12 +15,21 @@ from werkzeug.exceptions import HTTPException
 from registry.db import db
 from registry.errors import PROBLEM_MEDIA_TYPE
 from registry.operations import OPERATION_IDS
+from registry.schemas.common import VOCABULARY
 from registry.schemas.problem import ProblemSchema
 from registry.web import CONVERTERS
 
 __all__ = ["api", "db", "login_manager", "migrate"]
 
 
+INFO = (
+    "The London-wide set of policies on how health and care data may be used, the "
+    "conditions each sets, the citizen panel reviews every change must pass, and the "
+    "tamper-evident audit trail. Operations whose `security` is empty are public: call "
+    "them with no credentials. Credentials sent to them are still checked (a bad token is "
+    "a 401) and widen what they show where they say so (editors see drafts). Problems are "
+    "`application/problem+json` (RFC 9457); each `type` is a page that explains it."
+)
 _METHODS = frozenset({"get", "put", "post", "patch", "delete"})
 _WRITES = frozenset({"put", "post", "patch", "delete"})
 _RETRY_AFTER = {
@@ -50,6 +59,13 @@ GENERAL_PROBLEMS: dict[str, tuple[str, dict[str, Any]]] = {
         "a name already taken...): `detail` says which.",
         {},
     ),
+    "Changed": (
+        "The version changed: If-Match names another ETag than its current one (given as "
+        "`current_etag`) or is `*`, or another request changed it while this one ran. Read "
+        "it again and reapply your change.",
+        {},
+    ),
+    "IfMatchRequired": ("Send If-Match with the ETag you last read.", {}),
     "PayloadTooLarge": ("The body is larger than 1 MiB.", {}),
     "UnsupportedMediaType": ("A body that is not sent as `application/json`.", {}),
     "UnknownParameter": (
@@ -108,6 +124,27 @@ class ProblemResponses(BasePlugin):
                     responses[status] = name
 
 
+def vocabulary_reference(
+    converter: Any, field: Any, ret: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    """A ``choice`` field refers to its vocabulary's one component schema (declared the
+    first time a field names it) instead of repeating the values inline."""
+    name = field.metadata.get(VOCABULARY)
+    if name is None:
+        return {}
+    values = [value for value in ret.pop("enum") if value is not None]
+    ret.pop("type", None)
+    components = converter.spec.components
+    if name not in components.schemas:
+        components.schema(name, {"type": "string", "enum": values})
+    elif components.schemas[name]["enum"] != values:
+        raise ValueError(f"The vocabulary {name} is declared with two lists of values")
+    reference = {"$ref": f"#/components/schemas/{name}"}
+    if field.allow_none:
+        return {"anyOf": [reference, {"type": "null"}]}
+    return reference
+
+
 class Api(_Api):  # type: ignore[misc]
     """flask-smorest's Api, with every error a problem document, in code and in the spec."""
 
@@ -125,7 +162,9 @@ class Api(_Api):  # type: ignore[misc]
         spec_kwargs.setdefault(
             "servers", [{"url": "/", "description": "This registry (paths start /api/v1)."}]
         )
+        spec_kwargs.setdefault("info", {"description": INFO})
         super().init_app(app, spec_kwargs=spec_kwargs)
+        self.ma_plugin.converter.add_attribute_function(vocabulary_reference)
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         from registry.errors import handle_http_exception

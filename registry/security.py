@@ -97,7 +97,10 @@ def has_permission(actor: Actor, permission: Permission) -> bool:
 
 PERMISSION_ATTR = "__registry_permission__"
 _AUTHENTICATED_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"sessionCookie": []}]
-_OPTIONAL_SECURITY: list[dict[str, list[str]]] = [{}, *_AUTHENTICATED_SECURITY]
+# A public operation declares no security requirement: ``[]``, not ``[{}, ...]``, which
+# says the same in OpenAPI but which generated clients read as "credentials required".
+# Credentials sent to it are still checked, and widen what it shows where it says so.
+_PUBLIC_SECURITY: list[dict[str, list[str]]] = []
 
 
 def requires(permission: Permission) -> Callable[[F], F]:
@@ -121,7 +124,7 @@ def requires(permission: Permission) -> Callable[[F], F]:
         apidoc = dict(getattr(wrapper, "_apidoc", {}))
         manual = dict(apidoc.get("manual_doc", {}))
         if permission is Permission.PUBLIC:
-            manual["security"] = _OPTIONAL_SECURITY
+            manual["security"] = _PUBLIC_SECURITY
         else:
             manual["security"] = _AUTHENTICATED_SECURITY
             responses = dict(manual.get("responses", {}))

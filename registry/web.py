@@ -50,9 +50,13 @@ def wants_json() -> bool:
 
 
 def not_modified(etag: str) -> bool:
-    """Whether ``If-None-Match`` already names ``etag`` (a strong ETag, quoted)."""
+    """Whether a GET's ``If-None-Match`` already names ``etag`` (a strong ETag, quoted).
+
+    Only a read can be "not modified": a write that changed something answers what it
+    changed, whatever If-None-Match says.
+    """
     supplied = request.headers.get("If-None-Match")
-    if not supplied:
+    if not supplied or request.method not in ("GET", "HEAD"):
         return False
     candidates = {c.strip().removeprefix("W/") for c in supplied.split(",")}
     return etag in candidates or "*" in candidates

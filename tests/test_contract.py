@@ -142,6 +142,38 @@ def test_if_match_star_is_refused_for_it_protects_no_ones_change(editor: Any) ->
     assert _events() == events
 
 
+def test_a_write_is_never_answered_not_modified(editor: Any) -> None:
+    """If-None-Match concerns reads: a change that was made answers what it made, not a
+    304 with no body that says nothing changed."""
+    draft = f"{API}/policies/research-data/versions/1"
+    read = editor.get(draft)
+    changed = editor.patch(
+        draft,
+        json={"summary": "Changed."},
+        headers={"If-Match": read.headers["ETag"], "If-None-Match": "*"},
+    )
+    assert changed.status_code == 200
+    assert changed.get_json()["summary"] == "Changed."
+    withdrawn = editor.post(f"{draft}/withdraw", headers={"If-None-Match": "*"})
+    assert withdrawn.status_code == 200
+    assert withdrawn.get_json()["status"] == "withdrawn"
+    # A read with the ETag it holds is still a 304.
+    again = editor.get(draft)
+    assert editor.get(draft, headers={"If-None-Match": again.headers["ETag"]}).status_code == 304
+
+
+def test_the_odrl_rendering_answers_304_for_the_etag_it_gave(app: Flask) -> None:
+    f.catalogue()
+    f.published("research-data")
+    client = app.test_client()
+    path = f"{API}/policies/research-data/versions/1/odrl"
+    first = client.get(path)
+    assert first.status_code == 200
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert (again.status_code, again.get_data()) == (304, b"")
+    assert again.headers["ETag"] == first.headers["ETag"]
+
+
 def test_a_decision_is_the_same_bytes_when_answered_and_when_read_back(app: Flask) -> None:
     f.catalogue()
     f.published("research-data")

@@ -157,7 +157,13 @@ class Blueprint(_Blueprint):  # type: ignore[misc]
     ARGUMENTS_PARSER = RegistryParser()
 
 
-_PROBLEMS = {403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+_PROBLEMS = {
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    412: "Changed",
+    428: "IfMatchRequired",
+}
 
 
 def problems(*statuses: int) -> Callable[[F], F]:
@@ -165,6 +171,28 @@ def problems(*statuses: int) -> Callable[[F], F]:
     are documented for all operations by ``registry.extensions.ProblemResponses``)."""
     decorate: Callable[[F], F] = Blueprint.doc(
         responses={str(status): _PROBLEMS[status] for status in statuses}
+    )
+    return decorate
+
+
+def conditional() -> Callable[[F], F]:
+    """Document a GET that honours If-None-Match: the header, and the 304 it may answer."""
+    decorate: Callable[[F], F] = Blueprint.doc(
+        parameters=[
+            {
+                "in": "header",
+                "name": "If-None-Match",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "The ETag you hold: a 304 with no body if it is still current.",
+            }
+        ],
+        responses={
+            "304": {
+                "description": "Not modified: the ETag you sent is still current.",
+                "headers": {"ETag": {"schema": {"type": "string"}}},
+            }
+        },
     )
     return decorate
 

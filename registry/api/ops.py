@@ -16,7 +16,11 @@ from registry.errors import Unavailable
 from registry.schemas.ops import HealthSchema
 from registry.security import Permission, requires
 
-blp = Blueprint("ops", __name__, description="Operations: health and readiness.")
+blp = Blueprint("ops", __name__, description="Health and readiness, under the API's prefix.")
+# The same checks at the root, where load balancers and orchestrators look for them.
+probes = Blueprint(
+    "probes", __name__, description="Liveness and readiness at the root, for load balancers."
+)
 docs = Blueprint("docs", __name__)
 
 SWAGGER_STATIC = Path(str(files("swagger_ui"))) / "static"
@@ -56,6 +60,10 @@ class Ready(MethodView):
                 code_revision=head,
             )
         return {"status": "ok", "migration": current}
+
+
+probes.add_url_rule("/healthz", view_func=Health)
+probes.add_url_rule("/readyz", view_func=Ready)
 
 
 @docs.route("/docs")

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, page_after, paged, problems
+from registry.api.base import Blueprint, conditional, page_after, paged, problems
 from registry.db import current_session
 from registry.errors import NotFound
 from registry.present.reviews import review_out
@@ -160,7 +160,7 @@ class Versions(MethodView):
 class VersionItem(MethodView):
     @requires(Permission.PUBLIC)
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
-    @blp.alt_response(304, description="Not modified (If-None-Match).")
+    @conditional()
     def get(self, slug: str, number: int) -> Any:
         """Show a version, with its content hash and, once published, its review"""
         return _version_response(
@@ -170,8 +170,6 @@ class VersionItem(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.arguments(VersionUpdateSchema())
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
-    @blp.alt_response(412, response="PRECONDITION_FAILED")
-    @blp.alt_response(428, response="PRECONDITION_REQUIRED")
     @blp.doc(
         parameters=[
             {
@@ -183,7 +181,7 @@ class VersionItem(MethodView):
             }
         ]
     )
-    @problems(409)
+    @problems(409, 412, 428)
     def patch(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Change a draft (If-Match required: 428 without it, 412 when stale)"""
         version = policies.update_draft(
@@ -201,7 +199,7 @@ class VersionItem(MethodView):
 class Withdraw(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
-    @problems(409)
+    @problems(409, 412)
     def post(self, slug: str, number: int) -> Any:
         """Withdraw a draft or a version in review (its open review ends)"""
         version = policies.withdraw(current_session(), current_actor(), slug, number)
@@ -213,7 +211,7 @@ class Submit(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.arguments(SubmitSchema())
     @blp.response(201, ReviewSchema)
-    @problems(409)
+    @problems(409, 412)
     def post(self, body: dict[str, Any], slug: str, number: int) -> Any:
         """Send a draft to a citizen panel: it freezes, and a review opens"""
         review = policies.submit(
@@ -232,7 +230,7 @@ class Submit(MethodView):
 class Publish(MethodView):
     @requires(Permission.POLICY_EDIT)
     @blp.response(200, VersionSchema, headers=ETAG_HEADER)
-    @problems(409)
+    @problems(409, 412)
     def post(self, slug: str, number: int) -> Any:
         """Publish an endorsed version: the set's next revision"""
         return _version_response(policies.publish(current_session(), current_actor(), slug, number))
@@ -251,7 +249,18 @@ class Odrl(MethodView):
                             "type": "object",
                             "required": ["@context", "@type", "uid"],
                             "properties": {
-                                "@context": {"type": "array"},
+                                "@context": {
+                                    "type": "array",
+                                    "items": {
+                                        "anyOf": [
+                                            {"type": "string", "format": "uri"},
+                                            {
+                                                "type": "object",
+                                                "additionalProperties": {"type": "string"},
+                                            },
+                                        ]
+                                    },
+                                },
                                 "@type": {"type": "string", "const": "Set"},
                                 "uid": {"type": "string", "format": "uri"},
                             },
@@ -262,9 +271,13 @@ class Odrl(MethodView):
             }
         }
     )
+    @conditional()
     def get(self, slug: str, number: int) -> Response:
         """The version as an ODRL 2.2 JSON-LD policy, with DUO terms where they exist"""
         version = policies.get_version(current_session(), current_actor(), slug, number)
+        etag = policies.etag(version)
+        if not_modified(etag):
+            return Response(status=304, headers={"ETag": etag})
         document = odrl.policy_document(
             content.content_document(version),
             uid=url_for(".VersionItem", slug=slug, number=number, _external=True),
@@ -276,7 +289,7 @@ class Odrl(MethodView):
         return Response(
             json.dumps(document, indent=2, sort_keys=True),
             mimetype="application/ld+json",
-            headers={"ETag": policies.etag(version)},
+            headers={"ETag": etag},
         )
 
 

@@ -9,7 +9,7 @@ from flask import Response
 from flask.views import MethodView
 from sqlalchemy import select
 
-from registry.api.base import Blueprint, page_after, paged, problems
+from registry.api.base import Blueprint, conditional, page_after, paged, problems
 from registry.db import current_session, utcnow
 from registry.models.policy import SetRevision
 from registry.present.policyset import Snapshot, build, current_snapshot
@@ -46,7 +46,7 @@ class PolicySet(MethodView):
     @requires(Permission.PUBLIC)
     @blp.arguments(SetQuerySchema(), location="query")
     @blp.response(200, PolicySetSchema, headers={"ETag": {"schema": {"type": "string"}}})
-    @blp.alt_response(304, description="Not modified (If-None-Match).")
+    @conditional()
     @problems(404)
     def get(self, args: dict[str, Any]) -> Response:
         """The set in force: now, at a revision, as of a time, or as known at a time"""

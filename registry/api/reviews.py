@@ -181,7 +181,7 @@ class Close(MethodView):
     @requires(Permission.REVIEW_MANAGE)
     @blp.arguments(CloseSchema())
     @blp.response(200, ReviewDetailSchema)
-    @problems(409)
+    @problems(409, 412)
     def post(self, body: dict[str, Any], review_id: int) -> Any:
         """Close a review now: the outcome follows from quorum and threshold"""
         review = reviews.close_by_request(

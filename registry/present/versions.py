@@ -47,7 +47,7 @@ def condition_out(code: str, parameters: dict[str, Any]) -> dict[str, Any]:
         "code": code,
         "title": entry.title if entry else code,
         "kind": str(entry.kind) if entry else "requires",
-        "five_safes": entry.five_safes if entry else "",
+        "five_safes": entry.five_safes if entry else None,
         "duo_code": entry.duo[0] if entry and entry.duo else None,
         "parameters": parameters,
     }

@@ -38,7 +38,7 @@ class CheckpointSchema(Schema):
     origin = fields.String(required=True)
     size = fields.Integer(required=True)
     root_hash = fields.String(required=True)
-    issued_at = fields.String(required=True)
+    issued_at = fields.String(required=True, metadata={"format": "date-time"})
     key_id = fields.String(required=True)
     signature = fields.String(required=True, metadata={"description": "Ed25519, base64."})
     algorithm = fields.String(required=True)
@@ -75,13 +75,23 @@ class MismatchSchema(Schema):
     )
 
 
+class CheckedCheckpointSchema(Schema):
+    size = fields.Integer(required=True)
+    root_hash = fields.String(required=True)
+    issued_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
 class VerifyReportSchema(Schema):
     ok = fields.Boolean(required=True)
     events = fields.Integer(required=True)
     head = fields.String(required=True)
     root_hash = fields.String(required=True)
     checkpoints_checked = fields.Integer(required=True)
-    latest_checkpoint = fields.Dict(allow_none=True)
+    latest_checkpoint = fields.Nested(
+        CheckedCheckpointSchema,
+        allow_none=True,
+        metadata={"description": "The latest checkpoint the events were checked against."},
+    )
     first_bad_seq = fields.Integer(allow_none=True)
     reason = fields.String()
     checks = fields.List(fields.Nested(VerifyCheckSchema), required=True)
@@ -89,7 +99,7 @@ class VerifyReportSchema(Schema):
         MismatchSchema,
         metadata={"description": "The first live row that disagrees with the log."},
     )
-    checked_at = fields.String(required=True)
+    checked_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
 class InclusionQuerySchema(QueryArgs):

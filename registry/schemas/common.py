@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -24,6 +25,22 @@ MAX_SEQ = 2**63 - 1
 EARLIEST = EARLIEST_TIME
 LATEST = LATEST_TIME
 OUT_OF_RANGE = f"Must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR} (UTC)."
+
+
+# The metadata key naming the vocabulary a ``choice`` field draws from.
+VOCABULARY = "vocabulary"
+
+
+def choice(name: str, values: Iterable[object], **kwargs: Any) -> fields.String:
+    """A string from one of the registry's named vocabularies (purposes, roles...).
+
+    The spec declares each vocabulary once, as the component schema ``name``, and every
+    field drawing from it refers to that schema (``$ref``, or ``anyOf`` with null when the
+    field may be null), so a generated client has one enum per vocabulary.
+    """
+    metadata = {**kwargs.pop("metadata", {}), VOCABULARY: name}
+    allowed = [str(value) for value in values]
+    return fields.String(validate=validate.OneOf(allowed), metadata=metadata, **kwargs)
 
 
 # A number in a query string: ASCII digits, as many as the largest (MAX_SEQ) has. int()

@@ -7,9 +7,10 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from registry.models.policy import DataCategory, Purpose
-from registry.schemas.common import Instant, PageArgs, WholeNumber, whole_number
+from registry.schemas.common import Instant, PageArgs, WholeNumber, choice, whole_number
 from registry.services import catalogue, evaluation
 from registry.services.decisions import TOP_LEVEL_FACTS
+from registry.vocabulary import OrganisationKind
 
 
 def _field_for(fact: catalogue.Fact) -> fields.Field[Any]:
@@ -49,13 +50,12 @@ CircumstancesSchema = Schema.from_dict(
 
 
 class DecisionRequestSchema(Schema):
-    purpose = fields.String(required=True, validate=validate.OneOf([str(p) for p in Purpose]))
-    data_category = fields.String(
-        required=True, validate=validate.OneOf([str(c) for c in DataCategory])
-    )
-    organisation_kind = fields.String(
+    purpose = choice("Purpose", Purpose, required=True)
+    data_category = choice("DataCategory", DataCategory, required=True)
+    organisation_kind = choice(
+        "OrganisationKind",
+        OrganisationKind,
         load_default=None,
-        validate=validate.OneOf(catalogue.ORGANISATION_KINDS),
         metadata={
             "description": "Always the kind the registry records for the caller's "
             "organisation. It may be left out (the usual case) or repeated; any other "
@@ -72,7 +72,7 @@ class DecisionRequestSchema(Schema):
         },
     )
     sensitive_categories = fields.List(
-        fields.String(validate=validate.OneOf(catalogue.SENSITIVE_CATEGORIES)),
+        choice("SensitiveCategory", catalogue.SENSITIVE_CATEGORIES),
         load_default=list,
         validate=validate.Length(max=len(catalogue.SENSITIVE_CATEGORIES)),
         metadata={"description": "Sensitive categories the use touches."},
@@ -101,32 +101,89 @@ class DecisionRequestSchema(Schema):
     )
 
 
+_TIME = {"format": "date-time"}
+
+
+class RecordedRequestSchema(Schema):
+    """The request as the registry recorded it: the organisation's registered facts in place
+    of anything the body said, circumstances without the ones left unknown."""
+
+    purpose = choice("Purpose", Purpose, required=True)
+    data_category = choice("DataCategory", DataCategory, required=True)
+    organisation_kind = choice("OrganisationKind", OrganisationKind, required=True)
+    commercial_involvement = fields.Boolean(required=True, allow_none=True)
+    sensitive_categories = fields.List(
+        choice("SensitiveCategory", catalogue.SENSITIVE_CATEGORIES), required=True
+    )
+    circumstances = fields.Nested(CircumstancesSchema, required=True)
+    description = fields.String(required=True)
+    reference = fields.String(required=True)
+    revision = fields.Integer(required=True, allow_none=True)
+    as_of = fields.String(required=True, allow_none=True, metadata=_TIME)
+
+
+class DecidingOrganisationSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = choice("OrganisationKind", OrganisationKind, required=True)
+
+
+class CitedPolicySchema(Schema):
+    slug = fields.String(required=True)
+    title = fields.String(required=True)
+    version = fields.Integer(required=True)
+    content_hash = fields.String(
+        required=True, metadata={"description": "SHA-256 (hex) of the version's content."}
+    )
+
+
+class ConditionVerdictSchema(Schema):
+    policy = fields.String(required=True)
+    version = fields.Integer(required=True)
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    kind = choice("ConditionKind", catalogue.Kind, required=True)
+    status = choice("ConditionStatus", catalogue.Status, required=True)
+    reason = fields.String(required=True)
+
+
+class MissingFactSchema(Schema):
+    name = fields.String(required=True, metadata={"description": "A key of `circumstances`."})
+    question = fields.String(required=True)
+
+
+class DutySchema(Schema):
+    policy = fields.String(required=True)
+    code = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(required=True)
+    parameters = fields.Dict(keys=fields.String(), required=True)
+
+
 class DecisionSchema(Schema):
-    """A decision exactly as answered (times are the strings that were given)."""
+    """A decision exactly as answered: the same RFC 8785 canonical bytes whenever read."""
 
     id = fields.String(required=True)
-    decided_at = fields.String(required=True)
-    organisation = fields.Dict(required=True)
-    request = fields.Dict(required=True)
-    outcome = fields.String(required=True, validate=validate.OneOf(evaluation.OUTCOMES))
+    decided_at = fields.String(required=True, metadata=_TIME)
+    organisation = fields.Nested(DecidingOrganisationSchema, required=True)
+    request = fields.Nested(RecordedRequestSchema, required=True)
+    outcome = choice("DecisionOutcome", evaluation.OUTCOMES, required=True)
     explanation = fields.String(required=True)
     revision = fields.Integer(required=True)
-    as_of = fields.String(required=True)
-    policies = fields.List(
-        fields.Dict(),
-        required=True,
-        metadata={"description": "Cited: slug, version, content_hash."},
+    as_of = fields.String(required=True, metadata=_TIME)
+    policies = fields.List(fields.Nested(CitedPolicySchema), required=True)
+    conditions = fields.List(fields.Nested(ConditionVerdictSchema), required=True)
+    missing_facts = fields.List(fields.Nested(MissingFactSchema), required=True)
+    duties = fields.List(fields.Nested(DutySchema), required=True)
+    referred_categories = fields.List(
+        choice("SensitiveCategory", catalogue.SENSITIVE_CATEGORIES), required=True
     )
-    conditions = fields.List(fields.Dict(), required=True)
-    missing_facts = fields.List(fields.Dict(), required=True)
-    duties = fields.List(fields.Dict(), required=True)
-    referred_categories = fields.List(fields.String(), required=True)
 
 
 class DecisionQuerySchema(PageArgs):
-    purpose = fields.String(validate=validate.OneOf([str(p) for p in Purpose]))
-    data_category = fields.String(validate=validate.OneOf([str(c) for c in DataCategory]))
-    outcome = fields.String(validate=validate.OneOf(evaluation.OUTCOMES))
+    purpose = choice("Purpose", Purpose)
+    data_category = choice("DataCategory", DataCategory)
+    outcome = choice("DecisionOutcome", evaluation.OUTCOMES)
     revision = whole_number(minimum=0)
     organisation_id = whole_number(metadata={"description": "Auditors only."})
     since = Instant()

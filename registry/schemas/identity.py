@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.identity import Role
-from registry.schemas.common import MAX_SEQ, PageArgs, whole_number
+from registry.schemas.common import MAX_SEQ, PageArgs, choice, whole_number
 from registry.vocabulary import USER_ORGANISATION_KINDS, OrganisationKind
 
 ROLES = [str(r) for r in Role]
@@ -17,9 +17,10 @@ _name = validate.Length(min=1, max=200)
 class OrganisationSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(required=True, validate=_name)
-    kind = fields.String(
+    kind = choice(
+        "OrganisationKind",
+        OrganisationKind,
         required=True,
-        validate=validate.OneOf([str(k) for k in OrganisationKind]),
         metadata={"description": ", ".join(KINDS) + " (registry: the registry's own accounts)."},
     )
     created_at = fields.DateTime(dump_only=True)
@@ -31,7 +32,7 @@ class OrganisationCreateSchema(Schema):
 
 
 class OrganisationQuerySchema(PageArgs):
-    kind = fields.String(validate=validate.OneOf([str(k) for k in OrganisationKind]))
+    kind = choice("OrganisationKind", OrganisationKind)
 
 
 class UserSchema(Schema):
@@ -39,7 +40,7 @@ class UserSchema(Schema):
     email = fields.Email(required=True)
     display_name = fields.String(required=True)
     organisation = fields.Nested(OrganisationSchema, dump_only=True)
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    role = choice("Role", ROLES, required=True)
     active = fields.Boolean()
     created_at = fields.DateTime(dump_only=True)
 
@@ -48,7 +49,7 @@ class UserCreateSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     display_name = fields.String(required=True, validate=_name)
     organisation_id = whole_number(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    role = choice("Role", ROLES, required=True)
     password = fields.String(
         load_default=None,
         allow_none=True,
@@ -61,7 +62,7 @@ class UserCreateSchema(Schema):
 class UserUpdateSchema(Schema):
     display_name = fields.String(validate=_name)
     organisation_id = whole_number()
-    role = fields.String(validate=validate.OneOf(ROLES))
+    role = choice("Role", ROLES)
     active = fields.Boolean(
         metadata={"description": "false ends the user's sessions and revokes their tokens."}
     )
@@ -70,7 +71,7 @@ class UserUpdateSchema(Schema):
 
 class UserQuerySchema(PageArgs):
     organisation_id = whole_number()
-    role = fields.String(validate=validate.OneOf(ROLES))
+    role = choice("Role", ROLES)
     active = fields.Boolean()
 
 
@@ -84,8 +85,11 @@ class MeSchema(Schema):
     authenticated_by = fields.String(
         required=True, metadata={"description": "`session` or `token`."}
     )
-    role = fields.String(
-        required=True, metadata={"description": "The effective role (a token's may be lower)."}
+    role = choice(
+        "Role",
+        ROLES,
+        required=True,
+        metadata={"description": "The effective role (a token's may be lower)."},
     )
     csrf_token = fields.String(
         metadata={"description": "Send as X-CSRF-Token on writes made with the session cookie."}
@@ -96,7 +100,7 @@ class TokenSchema(Schema):
     id = fields.Integer(dump_only=True)
     user_id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
-    role = fields.String(dump_only=True)
+    role = choice("Role", ROLES, dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     expires_at = fields.DateTime(dump_only=True)
     revoked_at = fields.DateTime(dump_only=True, allow_none=True)
@@ -119,9 +123,11 @@ class TokenCreateSchema(Schema):
         maximum=MAX_SEQ,
         metadata={"description": "Default 90, at most 366."},
     )
-    role = fields.String(
+    role = choice(
+        "Role",
+        ROLES,
         load_default=None,
-        validate=validate.OneOf(ROLES),
+        allow_none=True,
         metadata={"description": "Defaults to the owner's role; may not exceed it."},
     )
     user_id = whole_number(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.policy import DataCategory, PolicyState, Purpose, VersionStatus
-from registry.schemas.common import Instant, PageArgs, QueryArgs, whole_number
+from registry.models.review import Outcome
+from registry.schemas.common import Instant, PageArgs, QueryArgs, choice, whole_number
 from registry.services.catalogue import FIVE_SAFES, SENSITIVE_CATEGORIES, Direction, Kind
 from registry.services.policies import SLUG_MAX_LENGTH
 from registry.vocabulary import PUBLIC_BENEFIT_QUESTIONS
@@ -17,7 +18,7 @@ DIRECTIONS = [str(d) for d in Direction]
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 _sensitive = fields.List(
-    fields.String(validate=validate.OneOf(SENSITIVE_CATEGORIES)),
+    choice("SensitiveCategory", SENSITIVE_CATEGORIES),
     validate=validate.Length(max=len(SENSITIVE_CATEGORIES)),
     metadata={
         "description": "Sensitive categories this policy explicitly covers: a "
@@ -30,8 +31,8 @@ class ConditionTypeSchema(Schema):
     code = fields.String(required=True)
     title = fields.String(required=True)
     description = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf([str(k) for k in Kind]))
-    five_safes = fields.String(required=True, validate=validate.OneOf(FIVE_SAFES))
+    kind = choice("ConditionKind", Kind, required=True)
+    five_safes = choice("FiveSafes", FIVE_SAFES, required=True)
     duo_code = fields.String(allow_none=True, metadata={"description": "GA4GH DUO term."})
     duo_label = fields.String(allow_none=True)
     parameters_schema = fields.Dict(required=True, metadata={"description": "JSON Schema."})
@@ -53,17 +54,36 @@ class ConditionInSchema(Schema):
 class ConditionOutSchema(Schema):
     code = fields.String(required=True)
     title = fields.String(required=True)
-    kind = fields.String(required=True)
-    five_safes = fields.String(required=True)
+    kind = choice("ConditionKind", Kind, required=True)
+    five_safes = choice(
+        "FiveSafes",
+        FIVE_SAFES,
+        required=True,
+        allow_none=True,
+        metadata={"description": "null for a code the catalogue no longer holds."},
+    )
     duo_code = fields.String(allow_none=True)
     parameters = fields.Dict(required=True)
+
+
+class TallySchema(Schema):
+    """A review's counts, without who was eligible or how anyone voted."""
+
+    eligible = fields.Integer(metadata={"description": "Serving members without a conflict."})
+    cast = fields.Integer()
+    counted = fields.Integer()
+    not_counted = fields.Integer()
+    endorse = fields.Integer()
+    endorse_with_changes = fields.Integer()
+    reject = fields.Integer()
+    abstain = fields.Integer()
 
 
 class ReviewSummarySchema(Schema):
     id = fields.Integer(required=True)
     panel = fields.String(required=True)
-    outcome = fields.String(allow_none=True)
-    tally = fields.Dict(allow_none=True)
+    outcome = choice("ReviewOutcome", Outcome, allow_none=True)
+    tally = fields.Nested(TallySchema, allow_none=True)
     recommendation = fields.String()
     closes_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
@@ -72,16 +92,18 @@ class ReviewSummarySchema(Schema):
 class VersionSchema(Schema):
     policy = fields.String(required=True)
     title = fields.String(required=True)
-    purpose = fields.String(required=True)
-    data_category = fields.String(required=True)
+    purpose = choice("Purpose", PURPOSES, required=True)
+    data_category = choice("DataCategory", CATEGORIES, required=True)
     number = fields.Integer(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    status = choice("VersionStatus", STATUSES, required=True)
     is_retirement = fields.Boolean(required=True)
     body = fields.String(required=True)
     summary = fields.String(required=True)
     rationale = fields.String(required=True)
     conditions = fields.List(fields.Nested(ConditionOutSchema), required=True)
-    sensitive_categories = fields.List(fields.String(), required=True)
+    sensitive_categories = fields.List(
+        choice("SensitiveCategory", SENSITIVE_CATEGORIES), required=True
+    )
     effective_from = fields.DateTime(allow_none=True)
     in_force_from = fields.DateTime(allow_none=True)
     published_at = fields.DateTime(allow_none=True)
@@ -99,9 +121,9 @@ class VersionSchema(Schema):
 class PolicySchema(Schema):
     slug = fields.String(required=True)
     title = fields.String(required=True)
-    purpose = fields.String(required=True)
-    data_category = fields.String(required=True)
-    state = fields.String(required=True, validate=validate.OneOf([str(s) for s in PolicyState]))
+    purpose = choice("Purpose", PURPOSES, required=True)
+    data_category = choice("DataCategory", CATEGORIES, required=True)
+    state = choice("PolicyState", PolicyState, required=True)
     latest_version = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
 
@@ -112,8 +134,8 @@ class PolicyCreateSchema(Schema):
         validate=[validate.Length(min=3, max=SLUG_MAX_LENGTH), validate.Regexp(SLUG_PATTERN)],
     )
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
-    data_category = fields.String(required=True, validate=validate.OneOf(CATEGORIES))
+    purpose = choice("Purpose", PURPOSES, required=True)
+    data_category = choice("DataCategory", CATEGORIES, required=True)
     body = fields.String(required=True, validate=validate.Length(min=1, max=100_000))
     summary = fields.String(required=True, validate=validate.Length(min=1, max=2_000))
     rationale = fields.String(load_default="", validate=validate.Length(max=10_000))
@@ -149,16 +171,16 @@ class VersionUpdateSchema(Schema):
     rationale = fields.String(validate=validate.Length(max=10_000))
     conditions = fields.List(fields.Nested(ConditionInSchema), validate=validate.Length(max=30))
     sensitive_categories = fields.List(
-        fields.String(validate=validate.OneOf(SENSITIVE_CATEGORIES)),
+        choice("SensitiveCategory", SENSITIVE_CATEGORIES),
         validate=validate.Length(max=len(SENSITIVE_CATEGORIES)),
     )
     effective_from = Instant(allow_none=True)
 
 
 class PolicyQuerySchema(PageArgs):
-    purpose = fields.String(validate=validate.OneOf(PURPOSES))
-    data_category = fields.String(validate=validate.OneOf(CATEGORIES))
-    state = fields.String(validate=validate.OneOf([str(s) for s in PolicyState]))
+    purpose = choice("Purpose", PURPOSES)
+    data_category = choice("DataCategory", CATEGORIES)
+    state = choice("PolicyState", PolicyState)
     q = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"description": "Text in the title or summary."},
@@ -166,7 +188,7 @@ class PolicyQuerySchema(PageArgs):
 
 
 class VersionQuerySchema(PageArgs):
-    status = fields.String(validate=validate.OneOf(STATUSES))
+    status = choice("VersionStatus", STATUSES)
 
 
 class SetQuerySchema(QueryArgs):
@@ -192,8 +214,8 @@ class SetVersionSchema(VersionSchema):
 class SetPolicySchema(Schema):
     slug = fields.String(required=True)
     title = fields.String(required=True)
-    purpose = fields.String(required=True)
-    data_category = fields.String(required=True)
+    purpose = choice("Purpose", PURPOSES, required=True)
+    data_category = choice("DataCategory", CATEGORIES, required=True)
     version = fields.Nested(SetVersionSchema, required=True)
 
 
@@ -254,11 +276,11 @@ class DiffQuerySchema(QueryArgs):
 
 class ConditionChangeSchema(Schema):
     code = fields.String(required=True)
-    kind = fields.String(allow_none=True)
+    kind = choice("ConditionKind", Kind, allow_none=True)
     parameters = fields.Dict()
     from_ = fields.Dict(attribute="from", data_key="from")
     to = fields.Dict()
-    direction = fields.String(required=True, validate=validate.OneOf(DIRECTIONS))
+    direction = choice("Direction", DIRECTIONS, required=True)
 
 
 class ConditionsDiffSchema(Schema):
@@ -286,9 +308,10 @@ class DiffSchema(Schema):
     sensitive_categories = fields.Dict(required=True)
     effective_from = fields.Dict(required=True)
     retirement = fields.Dict(required=True)
-    direction = fields.String(
+    direction = choice(
+        "Direction",
+        DIRECTIONS,
         required=True,
-        validate=validate.OneOf(DIRECTIONS),
         metadata={"description": "Overall: tightens, loosens, mixed or unchanged."},
     )
 

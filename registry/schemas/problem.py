@@ -6,8 +6,9 @@ from marshmallow import INCLUDE, Schema, fields
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 allows extension members: a problem may carry more than these (for
-    example ``current_etag`` on a 412, ``current_status`` on an illegal transition)."""
+    """An RFC 9457 problem. ``type`` is a page explaining the problem and what to do
+    (HTML, or JSON when asked); the members below ``correlation_id`` appear on the
+    problems that say so. RFC 9457 lets a problem carry more members than these."""
 
     class Meta:
         unknown = INCLUDE
@@ -25,3 +26,22 @@ class ProblemSchema(Schema):
         metadata={"description": "Validation errors by field (422 only)."},
     )
     correlation_id = fields.String(metadata={"description": "Present on 500: quote it."})
+    current_status = fields.String(
+        metadata={"description": "409: the status the object is in (an illegal transition)."}
+    )
+    requested_status = fields.String(
+        metadata={"description": "409: the status asked for (an illegal transition)."}
+    )
+    current_etag = fields.String(
+        metadata={"description": "412: the version's current ETag, to read it again by."}
+    )
+    open_version = fields.Integer(
+        metadata={"description": "409: the version still open, when a new draft is refused."}
+    )
+    database_revision = fields.String(
+        allow_none=True,
+        metadata={"description": "503 from /readyz: the migration the database is at."},
+    )
+    code_revision = fields.String(
+        metadata={"description": "503 from /readyz: the migration this code needs."}
+    )

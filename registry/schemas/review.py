@@ -5,8 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.models.review import Choice, Outcome
-from registry.schemas.common import Day, PageArgs, QueryArgs, whole_number
-from registry.schemas.policy import DiffSchema, PublicBenefitSchema, VersionSchema
+from registry.schemas.common import Day, PageArgs, QueryArgs, choice, whole_number
+from registry.schemas.policy import DiffSchema, PublicBenefitSchema, TallySchema, VersionSchema
 
 # More than 0: a quorum of 0 decides with no one voting, a threshold of 0 endorses with
 # no one endorsing. The service also refuses what rounds to 0 at four places.
@@ -78,12 +78,22 @@ class MemberRemoveQuerySchema(QueryArgs):
 
 
 class ReviewQuerySchema(PageArgs):
-    status = fields.String(validate=validate.OneOf(["open", "closed"]))
+    status = choice("ReviewStatus", ["open", "closed"])
     panel = whole_number()
 
 
+class VoterSchema(Schema):
+    id = fields.Integer(required=True)
+    display_name = fields.String(required=True)
+
+
+class PanelRefSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
 class VoteSchema(Schema):
-    choice = fields.String(required=True, validate=validate.OneOf([str(c) for c in Choice]))
+    choice = choice("VoteChoice", Choice, required=True)
     comment = fields.String(
         load_default="",
         validate=validate.Length(max=5_000),
@@ -93,7 +103,12 @@ class VoteSchema(Schema):
         dump_only=True, metadata={"description": "The exact version voted on."}
     )
     counted = fields.Boolean(dump_only=True)
-    voter = fields.Dict(dump_only=True, allow_none=True)
+    voter = fields.Nested(
+        VoterSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "Only for the panel's members, editors and auditors."},
+    )
     cast_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -120,16 +135,18 @@ class RecommendationSchema(Schema):
 
 class ReviewSchema(Schema):
     id = fields.Integer(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(["open", "closed"]))
-    outcome = fields.String(allow_none=True, validate=validate.OneOf([str(o) for o in Outcome]))
-    panel = fields.Dict(required=True)
+    status = choice("ReviewStatus", ["open", "closed"], required=True)
+    outcome = choice("ReviewOutcome", Outcome, allow_none=True)
+    panel = fields.Nested(PanelRefSchema, required=True)
     policy = fields.String(required=True)
     version_number = fields.Integer(required=True)
     content_hash = fields.String(required=True)
     opened_at = fields.DateTime(required=True)
     closes_at = fields.DateTime(required=True)
     closed_at = fields.DateTime(allow_none=True)
-    tally = fields.Dict(required=True, metadata={"description": "Counts only until close."})
+    tally = fields.Nested(
+        TallySchema, required=True, metadata={"description": "Counts only until close."}
+    )
     recommendation = fields.String(required=True)
     public_benefit = fields.Nested(PublicBenefitSchema, allow_none=True)
 
