@@ -11,7 +11,7 @@ THREADS ?= 1
 TIMEOUT ?= 30
 POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz \
+.PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz shell-tools \
 	openapi lock migrate clean browser-tools screenshots
 
 $(BIN)/python:
@@ -57,15 +57,15 @@ security: $(VENV)/.dev
 
 # The two databases' passes run side by side (a core each); each pass's output is printed
 # whole when it ends, and the run fails if either does.
-pytest: $(VENV)/.dev browser-tools
+pytest: $(VENV)/.dev browser-tools shell-tools
 	@echo "pytest: the SQLite and PostgreSQL passes run side by side; each prints when it ends"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-sqlite pytest-postgres
 
-pytest-sqlite: $(VENV)/.dev browser-tools
+pytest-sqlite: $(VENV)/.dev browser-tools shell-tools
 	REGISTRY_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 
 # On PostgreSQL when one answers; with REQUIRE_POSTGRES=1 a missing one fails the run.
-pytest-postgres: $(VENV)/.dev browser-tools
+pytest-postgres: $(VENV)/.dev browser-tools shell-tools
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(POSTGRES_URL)" 2>/dev/null; then \
 		REGISTRY_TEST_DB=postgresql REGISTRY_TEST_POSTGRES_URL="$(POSTGRES_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
 	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
@@ -82,6 +82,15 @@ browser-tools: node_modules/.package-lock.json
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core) >/dev/null \
 	    || echo "Chromium could not be installed: the browser tests will be skipped"; \
 	  else echo "Chromium is not installed (apt-get install chromium): the browser tests will be skipped"; fi; }
+
+# The README's walkthrough, which tests/test_readme.py runs as written, uses curl and jq.
+shell-tools:
+	@for tool in curl jq; do command -v $$tool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool) >/dev/null \
+	    || echo "$$tool could not be installed: tests/test_readme.py will fail"; \
+	  else echo "$$tool is not installed (apt-get install $$tool): tests/test_readme.py will fail"; fi; }; \
+	done
 
 node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
