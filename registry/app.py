@@ -99,11 +99,12 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _unrouted(error: HTTPException) -> Any:
-        """A path no route (or no method of it) matches: an HTML page where people are,
-        a problem where programs are (the API, or a client that asks for JSON)."""
-        if is_api_path(request.path) or wants_json():
-            return handle_http_exception(error)
-        return pages.error_page(error)
+        """An HTTP error outside a blueprint that handles its own. A path no route (or no
+        method of it) matches is an HTML page where people are; anything else, and the
+        API, or a client that asks for JSON, gets the problem."""
+        if request.url_rule is None and not is_api_path(request.path) and not wants_json():
+            return pages.error_page(error)
+        return handle_http_exception(error)
 
     from registry.cli import register_cli
 

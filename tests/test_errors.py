@@ -141,9 +141,12 @@ def test_every_response_carries_a_request_id(client: Any) -> None:
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
     assert generated.headers["X-Request-ID"] not in ("", "bad id\twith spaces")
     assert len(generated.headers["X-Request-ID"]) == 32
-    missing = client.get("/nowhere")
+    missing = client.get("/api/v1/nowhere")
     assert missing.headers["X-Request-ID"]
     assert missing.get_json(force=True)["request_id"] == missing.headers["X-Request-ID"]
+    page = client.get("/nowhere")  # a page for people, which quotes it too
+    assert page.mimetype == "text/html"
+    assert page.headers["X-Request-ID"] in page.get_data(as_text=True)
 
 
 def test_the_nul_character_is_refused_everywhere_before_any_query(app: Flask) -> None:
