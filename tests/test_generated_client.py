@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi" / "openapi.yaml"
 PACKAGE = "registry_generated_client"
 BASE = "http://registry.test"
+PREVIOUS = ("--previous", "older.json")
 
 
 @pytest.fixture(scope="session")
@@ -105,7 +106,9 @@ def _ok(response: Any, status: int = 200) -> Any:
     return response.parsed
 
 
-def test_the_walkthrough_through_a_generated_client(app: Flask, generated: ModuleType) -> None:
+def test_the_walkthrough_through_a_generated_client(
+    app: Flask, generated: ModuleType, tmp_path: Path
+) -> None:
     registry = Registry(generated, app)
     m = registry.models
     seed.load(current_session(), Actor.system(label="seed"))
@@ -119,8 +122,17 @@ def test_the_walkthrough_through_a_generated_client(app: Flask, generated: Modul
     public = registry.anonymous()
     slug = "research-depersonalised"
 
-    kept = _ok(registry.call("audit.get_latest_checkpoint").sync_detailed(client=public))
+    # A signed document is kept as the bytes it came in (a parsed and re-serialised time
+    # may be spelled otherwise than the signature covers).
+    kept_answer = registry.call("audit.get_latest_checkpoint").sync_detailed(client=public)
+    kept = _ok(kept_answer)
     assert isinstance(kept, m.Checkpoint)
+    # What anyone may read, with no credentials: the set and the catalogue.
+    before = _ok(registry.call("policy_set.get_policy_set").sync_detailed(client=public))
+    assert {p.slug: p.version.number for p in before.policies}[slug] == 1
+    catalogue = _ok(registry.call("policies.list_condition_types").sync_detailed(client=public))
+    assert "time_limited" in {c.code for c in catalogue}
+    assert all(isinstance(c.kind, m.ConditionKind) for c in catalogue)
 
     # A panel, with the member on it.
     panel = _ok(
@@ -258,7 +270,8 @@ def test_the_walkthrough_through_a_generated_client(app: Flask, generated: Modul
     assert [d.id for d in listed] == [decision.id]
 
     # The audit trail's proofs, for anyone.
-    latest = _ok(registry.call("audit.get_latest_checkpoint").sync_detailed(client=public))
+    latest_answer = registry.call("audit.get_latest_checkpoint").sync_detailed(client=public)
+    latest = _ok(latest_answer)
     assert latest.size > kept.size
     proof = _ok(
         registry.call("audit.get_consistency_proof").sync_detailed(
@@ -273,3 +286,19 @@ def test_the_walkthrough_through_a_generated_client(app: Flask, generated: Modul
     report = _ok(registry.call("audit.verify_audit_trail").sync_detailed(client=public))
     assert report.ok is True
     assert report.latest_checkpoint.size == latest.size
+    events = _ok(registry.call("audit.list_audit_events").sync_detailed(client=auditor))
+    assert all(isinstance(e.actor.type_, m.ActorType) for e in events)
+
+    # The auditor's export, checked offline against the checkpoints kept on the way.
+    export = _ok(registry.call("audit.export_audit_events").sync_detailed(client=auditor))
+    (tmp_path / "export.jsonl").write_text(export)
+    (tmp_path / "older.json").write_bytes(kept_answer.content)
+    (tmp_path / "latest.json").write_bytes(latest_answer.content)
+    checked = subprocess.run(
+        [sys.executable, "-m", "registry.verify", "export.jsonl", "latest.json", *PREVIOUS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -90,6 +90,7 @@ VOCABULARIES = (
     "ConditionStatus",
     "FiveSafes",
     "Direction",
+    "ActorType",
 )
 
 
@@ -120,7 +121,7 @@ def test_types_are_what_generated_clients_need() -> None:
             assert "items" in node or "prefixItems" in node, f"{where}: an array of what?"
         for name, field in (node.get("properties") or {}).items():
             if where.startswith("/components/schemas") and (
-                name.endswith("_at") or name == "as_of"
+                name.endswith("_at") or name in ("as_of", "time")
             ):
                 assert field.get("format") == "date-time", f"{where}/{name} is not a date-time"
     problem = spec["components"]["schemas"]["Problem"]["properties"]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from registry.schemas.common import MAX_SEQ, Instant, PageArgs, QueryArgs, whole_number
+from registry.schemas.common import MAX_SEQ, Instant, PageArgs, QueryArgs, choice, whole_number
+
+# Who acts (registry.services.context.Actor.kind).
+ACTOR_TYPES = ("user", "token", "system", "anonymous")
 
 
 class AuditQuerySchema(PageArgs):
     entity_type = fields.String(validate=validate.Length(max=64))
     entity_id = fields.String(validate=validate.Length(max=64))
-    actor_type = fields.String(validate=validate.OneOf(["user", "token", "system", "anonymous"]))
+    actor_type = choice("ActorType", ACTOR_TYPES)
     actor_id = fields.String(validate=validate.Length(max=64))
     action = fields.String(validate=validate.Length(max=64))
     since = Instant()
@@ -21,12 +24,25 @@ class ExportQuerySchema(QueryArgs):
     format = fields.String(load_default="jsonl", validate=validate.OneOf(["jsonl", "csv"]))
 
 
+class EventActorSchema(Schema):
+    type = choice("ActorType", ACTOR_TYPES, required=True)
+    id = fields.String(required=True, allow_none=True)
+    label = fields.String(required=True, allow_none=True)
+
+
+class EventEntitySchema(Schema):
+    type = fields.String(required=True, metadata={"description": "policy, version, review..."})
+    id = fields.String(required=True)
+
+
 class AuditEventSchema(Schema):
+    """An event exactly as it is hashed, with its hash."""
+
     seq = fields.Integer(required=True)
-    time = fields.String(required=True)
-    actor = fields.Dict(required=True)
+    time = fields.String(required=True, metadata={"format": "date-time"})
+    actor = fields.Nested(EventActorSchema, required=True)
     action = fields.String(required=True)
-    entity = fields.Dict(required=True)
+    entity = fields.Nested(EventEntitySchema, required=True)
     before = fields.Raw(allow_none=True)
     after = fields.Raw(allow_none=True)
     request_id = fields.String(allow_none=True)
