@@ -25,7 +25,7 @@ from registry.logs import assign_request_id, configure_logging, log_access
 from registry.present.policyset import init_policy_set_cache
 from registry.ratelimit import hit, init_rate_limits
 from registry.security import UNSAFE_METHODS, Permission, init_security, load_identity, requires
-from registry.services import passwords
+from registry.services import note, passwords
 from registry.web import is_api_path, wants_json
 
 log = logging.getLogger("registry.db")
@@ -78,6 +78,10 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, directory=str(MIGRATIONS), compare_type=True)
     app.extensions["registry.migration_head"] = _migration_head()
     app.extensions["registry.signing_key"] = load_signing_key(app.config["SIGNING_KEY_FILE"])
+    # The log's verifier key: the origin names the key, so a bad origin stops here.
+    app.extensions["registry.log_verifier"] = note.Verifier.for_key(
+        app.config["LOG_ORIGIN"], note.raw_public_key(app.extensions["registry.signing_key"])
+    )
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
     init_policy_set_cache(app)

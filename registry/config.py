@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "ARGON2_MEMORY_KIB": 65536,
     # How long a verification of the whole audit chain is reused by GET /audit-events/verify.
     "AUDIT_VERIFY_CACHE_S": 10.0,
+    # The audit log's identity: the first line of its checkpoints and the name of the key
+    # that signs them (c2sp.org/tlog-checkpoint). No spaces, no '+'.
+    "LOG_ORIGIN": "london-health-and-care-data-policy-registry/audit",
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,

@@ -67,6 +67,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", f"{API}/audit-events/export"): "exportAuditEvents",
     ("get", f"{API}/audit-events/verify"): "verifyAuditTrail",
     ("get", f"{API}/audit-events/checkpoint"): "getLatestCheckpoint",
+    ("get", f"{API}/audit-events/verifier-key"): "getVerifierKey",
     ("get", f"{API}/audit-events/{{seq}}/inclusion"): "getInclusionProof",
     ("get", f"{API}/audit-events/consistency"): "getConsistencyProof",
 }

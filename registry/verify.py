@@ -1,16 +1,19 @@
 """Check an exported audit log against signed checkpoints, with no database and no Flask.
 
-    python -m registry.verify EXPORT.jsonl CHECKPOINT.json [--previous OLDER.json]...
+    python -m registry.verify EXPORT.jsonl CHECKPOINT [--previous OLDER]...
                               [--public-key KEY]
 
-EXPORT.jsonl comes from GET /api/v1/audit-events/export; CHECKPOINT.json from
-GET /api/v1/audit-events/checkpoint, taken with the export; OLDER.json is a checkpoint
-kept from before (the same document, or a file of several, one per line or as a list;
---previous may be given many times). The command recomputes every event's hash and link,
-the export's Merkle root at each checkpoint's size, and each checkpoint's Ed25519
-signature. Pin the registry's key with --public-key (base64, or its key id); otherwise
-the key named by the oldest checkpoint kept from before, or else by CHECKPOINT.json, is
-used and reported as not pinned.
+EXPORT.jsonl comes from GET /api/v1/audit-events/export; CHECKPOINT from
+GET /api/v1/audit-events/checkpoint, taken with the export: the C2SP signed note it
+answers by default, or the JSON document it answers when asked for JSON. OLDER is a
+checkpoint kept from before, in either form (a JSON file may hold several, one per line
+or as a list; --previous may be given many times). The command recomputes every event's
+hash and link, the export's Merkle root at each checkpoint's size, and each checkpoint's
+Ed25519 signature (a note's as c2sp.org/signed-note says). Pin the registry's key with
+--public-key: its C2SP verifier key (GET /api/v1/audit-events/verifier-key), the key in
+base64, or its key id. Otherwise the key named by the oldest JSON checkpoint kept from
+before, or else by CHECKPOINT, is used and reported as not pinned; a note carries no key,
+so notes alone need --public-key.
 
 What it proves: the export's events are intact and linked, and its first N events are
 the ones the signed checkpoints of size N committed to. What it cannot: whoever holds
@@ -35,11 +38,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry.services import chain
+from registry.services import chain, note
 
 CHECKPOINT_HELP = (
-    "A checkpoint file is the JSON document GET /api/v1/audit-events/checkpoint returns: an "
-    "object with size, root_hash, issued_at, key_id, signature and public_key."
+    "A checkpoint file is what GET /api/v1/audit-events/checkpoint returns: a C2SP signed "
+    "note (origin, size, base64 root hash, a blank line, signature lines), or with "
+    "Accept: application/json an object with size, root_hash, issued_at, key_id, signature "
+    "and public_key."
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -122,6 +127,25 @@ def _checkpoint(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+def _note_checkpoint(content: str, where: str) -> dict[str, Any]:
+    """A signed-note checkpoint, parsed (its signature is checked once the key is known)."""
+    try:
+        text, _ = note.split(content)
+        parsed = note.parse_checkpoint(text)
+    except note.NoteError as exc:
+        raise Unreadable(f"{where} is not a checkpoint note: {exc} {CHECKPOINT_HELP}") from exc
+    return {
+        "origin": parsed.origin,
+        "size": parsed.size,
+        "root_hash": parsed.root_hash.hex(),
+        "note": content,
+    }
+
+
+def _is_note(kept: Kept) -> bool:
+    return "signature" not in kept.document
+
+
 def _raw_key(value: Any) -> bytes | None:
     if not isinstance(value, str):
         return None
@@ -141,6 +165,8 @@ def _read_checkpoints(path: str, label: str, *, one: bool) -> list[Kept]:
         raise Unreadable(f"{path} is not UTF-8 text. {CHECKPOINT_HELP}") from exc
     except OSError as exc:
         raise Unreadable(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+    if content[:1] not in ("{", "[") and f"\n\n{note.DASH} " in content:
+        return [Kept(label, _note_checkpoint(content, path))]
     try:
         whole = json.loads(content)
     except (ValueError, RecursionError) as exc:
@@ -171,13 +197,20 @@ def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes 
     if pinned is None:
         if not embedded:
             raise Unreadable(
-                "No checkpoint given holds its public key: pin the registry's key with "
-                f"--public-key. {CHECKPOINT_HELP}"
+                "No checkpoint given holds its public key (a note never does): pin the "
+                "registry's key with --public-key, as its verifier key from "
+                f"GET /api/v1/audit-events/verifier-key. {CHECKPOINT_HELP}"
             )
         source = embedded[0]
         raw = _raw_key(source.document["public_key"])
         assert raw is not None  # checked when read
         return raw, chain.key_id(raw), f"named by {source.label} (not pinned)"
+    if note.VKEY.fullmatch(pinned.strip()):
+        try:
+            verifier = note.parse_vkey(pinned)
+        except note.NoteError as exc:
+            raise Unreadable(f"--public-key: {exc}") from exc
+        return verifier.public_key, chain.key_id(verifier.public_key), "pinned"
     raw = _raw_key(pinned)
     if raw is not None:
         return raw, chain.key_id(raw), "pinned"
@@ -186,7 +219,7 @@ def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes 
             candidate = _raw_key(kept.document["public_key"])
             if candidate is not None and chain.key_id(candidate) == pinned:
                 return candidate, pinned, "pinned (by key id)"
-        if not any(k.document["key_id"] == pinned for k in (*previous, newest)):
+        if not any(k.document.get("key_id") == pinned for k in (*previous, newest)):
             return None, pinned, "pinned (by key id)"
         raise Unreadable(
             f"--public-key names key {pinned}, and a checkpoint given names it too, but none "
@@ -201,8 +234,27 @@ def _key(pinned: str | None, newest: Kept, previous: list[Kept]) -> tuple[bytes 
 # --- checking ------------------------------------------------------------------------------
 
 
+def _note_fault(kept: Kept, key: bytes | None, kid: str) -> str | None:
+    """Whether the note is signed by ``key`` under the note's own origin as key name."""
+    origin = str(kept.document["origin"])
+    if key is None:
+        return f"{kept.label} is a note, and key {kid} is known only by its id"
+    try:
+        text, _ = note.open_note(kept.document["note"], [note.Verifier.for_key(origin, key)])
+    except note.NoteError as exc:
+        return f"{kept.label} is not a note signed by key {kid} for {origin}: {exc}"
+    if "signature" in kept.document and (
+        note.parse_checkpoint(text).root_hash.hex() != kept.root_hash
+        or note.parse_checkpoint(text).size != kept.size
+    ):
+        return f"{kept.label}: its note and its JSON disagree on the size or the root"
+    return None
+
+
 def _signature_fault(kept: Kept, key: bytes | None, kid: str, source: str) -> str | None:
     which = "the pinned key" if source.startswith("pinned") else "the key"
+    if _is_note(kept):
+        return _note_fault(kept, key, kid)
     if kept.document["key_id"] != kid:
         return (
             f"{kept.label} is not signed by {which} {kid}: it is signed by key "
@@ -212,6 +264,8 @@ def _signature_fault(kept: Kept, key: bytes | None, kid: str, source: str) -> st
         return (
             f"{kept.label} does not carry a valid signature by key {kid}: it was altered or forged"
         )
+    if kept.document.get("note"):  # a JSON checkpoint that carries its note: both must hold
+        return _note_fault(kept, key, kid)
     return None
 
 
@@ -389,14 +443,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m registry.verify", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("export", help="audit-events.jsonl from the export endpoint")
-    parser.add_argument("checkpoint", help="a checkpoint JSON document")
+    parser.add_argument("checkpoint", help="a checkpoint: its signed note, or its JSON document")
     parser.add_argument(
         "--previous",
         action="append",
         default=[],
         help="a checkpoint kept from before (or a file of them); may be repeated",
     )
-    parser.add_argument("--public-key", help="the registry's public key (base64) or key id")
+    parser.add_argument(
+        "--public-key",
+        help="the registry's key: its C2SP verifier key, the key in base64, or its key id",
+    )
     args = parser.parse_args(argv)
     try:
         report = verify(args.export, args.checkpoint, args.previous, args.public_key)

@@ -24,6 +24,7 @@ from tests import factories as f
 from tests.support.problems import assert_problem
 from tests.support.tamper import behind_the_back, rehash_from, rows
 
+AS_JSON = {"Accept": "application/json"}
 API = "/api/v1"
 N = 12
 
@@ -198,7 +199,7 @@ def test_a_consistent_rewrite_with_its_checkpoints_dropped_is_caught_by_an_older
     """Someone rewrote the tail and deleted every checkpoint after it: only a checkpoint kept
     outside the registry shows it. The verifier checks the export against it."""
     client, _ = f.as_role(log, "auditor")
-    kept = client.get(f"{API}/audit-events/checkpoint").get_json()
+    kept = client.get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
     with behind_the_back() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE seq >= 9"))
         conn.execute(text("UPDATE audit_events SET entity_id = 'forged' WHERE seq = 7"))
@@ -209,7 +210,9 @@ def test_a_consistent_rewrite_with_its_checkpoints_dropped_is_caught_by_an_older
     export.write_bytes(_export(client))
     (tmp_path / "kept.json").write_text(json.dumps(kept))
     (tmp_path / "now.json").write_text(
-        json.dumps(log.test_client().get(f"{API}/audit-events/checkpoint").get_json())
+        json.dumps(
+            log.test_client().get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
+        )
     )
     result = _run_verifier(export, tmp_path / "now.json", "--previous", tmp_path / "kept.json")
     assert result.returncode == 1
@@ -259,7 +262,7 @@ def test_the_export_streams_jsonl_and_csv(log: Flask) -> None:
 
 def test_proofs_check_out_against_the_signed_checkpoint(log: Flask) -> None:
     client = log.test_client()
-    checkpoint = client.get(f"{API}/audit-events/checkpoint").get_json()
+    checkpoint = client.get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
     key = base64.b64decode(checkpoint["public_key"])
     assert chain.checkpoint_signature_valid(key, checkpoint)
     size = checkpoint["size"]
@@ -302,9 +305,9 @@ def _run_verifier(*args: Any) -> subprocess.CompletedProcess[str]:
 
 def test_the_standalone_verifier(log: Flask, tmp_path: Path) -> None:
     auditor, _ = f.as_role(log, "auditor")
-    older = auditor.get(f"{API}/audit-events/checkpoint").get_json()
+    older = auditor.get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
     f.organisation("Later Trust")
-    newer = auditor.get(f"{API}/audit-events/checkpoint").get_json()
+    newer = auditor.get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
     export = tmp_path / "export.jsonl"
     export.write_bytes(_export(auditor))
     (tmp_path / "older.json").write_text(json.dumps(older))
@@ -359,7 +362,7 @@ def test_backup_and_restore_keep_the_log_and_its_root(
 ) -> None:
     f.catalogue()
     f.published("research-data")
-    checkpoint = log.test_client().get(f"{API}/audit-events/checkpoint").get_json()
+    checkpoint = log.test_client().get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
     backup = tmp_path / "registry.backup.gz"
     assert log.test_cli_runner().invoke(args=["registry", "backup", str(backup)]).exit_code == 0
     target = make_app(SQLALCHEMY_DATABASE_URI=fresh_database)
@@ -373,7 +376,7 @@ def test_backup_and_restore_keep_the_log_and_its_root(
         restored = runner.invoke(args=["registry", "restore", str(backup)])
         assert restored.exit_code == 0, restored.output
         assert "verifies" in restored.output
-        after = client.get(f"{API}/audit-events/checkpoint").get_json()
+        after = client.get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
         assert (after["size"], after["root_hash"]) == (checkpoint["size"], checkpoint["root_hash"])
         assert client.get(f"{API}/audit-events/verify").get_json()["ok"]
         assert client.get(f"{API}/policy-set").get_json()["revision"] == 1

@@ -247,6 +247,7 @@ OPERATIONS: list[Op] = [
     Op("GET", f"{API}/audit-events/export", only({"auditor": 200, "admin": 200})),
     Op("GET", f"{API}/audit-events/verify", everyone(200)),
     Op("GET", f"{API}/audit-events/checkpoint", everyone(200)),
+    Op("GET", f"{API}/audit-events/verifier-key", everyone(200)),
     Op("GET", f"{API}/audit-events/3/inclusion", everyone(200)),
     Op("GET", f"{API}/audit-events/consistency?from=2", everyone(200)),
     # Decisions.

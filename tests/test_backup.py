@@ -28,6 +28,7 @@ from registry.services import backup, chain, identity
 from tests import factories as f
 from tests.conftest import POSTGRES_SERVER, TestDatabase, _with_database
 
+AS_JSON = {"Accept": "application/json"}
 API = "/api/v1"
 Lines = list[bytes]
 
@@ -355,13 +356,17 @@ def test_a_backup_restores_into_the_other_database(
 ) -> None:
     with source.app_context():
         expected = _counts(source)
-        checkpoint = source.test_client().get(f"{API}/audit-events/checkpoint").get_json()
+        checkpoint = (
+            source.test_client().get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
+        )
     other = make_app(SQLALCHEMY_DATABASE_URI=other_database)
     with other.app_context():
         upgrade()
         result = _restore(other, taken)
         assert result.exit_code == 0, result.output
         assert _counts(other) == expected
-        after = other.test_client().get(f"{API}/audit-events/checkpoint").get_json()
+        after = (
+            other.test_client().get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json()
+        )
         assert (after["size"], after["root_hash"]) == (checkpoint["size"], checkpoint["root_hash"])
         assert other.test_client().get(f"{API}/audit-events/verify").get_json()["ok"]

@@ -88,6 +88,8 @@ class Registry:
         return client.Client(
             base_url=BASE,
             raise_on_unexpected_status=True,
+            # The checkpoint is a signed note unless JSON is asked for.
+            headers={"Accept": "application/json"},
             httpx_args={"transport": httpx.WSGITransport(app=self.app)},
         )
 
@@ -97,6 +99,8 @@ class Registry:
             base_url=BASE,
             token=token,
             raise_on_unexpected_status=True,
+            # The checkpoint is a signed note unless JSON is asked for.
+            headers={"Accept": "application/json"},
             httpx_args={"transport": httpx.WSGITransport(app=self.app)},
         )
 

@@ -161,7 +161,8 @@ def test_the_audit_page(app: Flask) -> None:
     seed(app)
     page = html(app.test_client().get("/audit"))
     assert "Chain verified." in page
-    assert "python -m registry.verify export.jsonl checkpoint.json" in page
+    assert "python -m registry.verify export.jsonl checkpoint.txt" in page
+    assert "/api/v1/audit-events/verifier-key" in page
     assert "/api/v1/audit-events/checkpoint" in page
     assert "Public key" in page and "Root hash" in page
 

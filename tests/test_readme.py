@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from registry.services import note
 from tests.support.server import call, environment, gunicorn
 
 pytestmark = pytest.mark.slow
@@ -47,7 +48,7 @@ def blocks() -> list[str]:
 def test_the_readme_has_the_blocks_this_test_runs() -> None:
     found = blocks()
     assert len(found) == 3
-    assert "older-checkpoint.json" in found[0]
+    assert "older-checkpoint.txt" in found[0]
     assert "AUDITOR=" in found[0]
     assert "registry.verify" in found[2]
 
@@ -113,9 +114,10 @@ def test_the_readme_runs_as_written(
         assert cited["research-depersonalised"] == 2
 
     # The files the README told the reader to keep are there, and they verify.
-    older = json.loads((work / "older-checkpoint.json").read_text())
-    newer = json.loads((work / "checkpoint.json").read_text())
-    assert 0 < older["size"] < newer["size"]
+    vkey = note.parse_vkey((work / "registry.vkey").read_text())
+    older, _ = note.open_note((work / "older-checkpoint.txt").read_text(), [vkey])
+    newer, _ = note.open_note((work / "checkpoint.txt").read_text(), [vkey])
+    assert 0 < note.parse_checkpoint(older).size < note.parse_checkpoint(newer).size
     assert (work / "export.jsonl").stat().st_size > 0
     # The question was answered, and cited the new version.
     # (A decision is canonical JSON, keys sorted, so it is the document starting {"as_of".)

@@ -20,6 +20,7 @@ from registry.services import chain
 from tests import factories as f
 from tests.support.tamper import behind_the_back, rehash_from
 
+AS_JSON = {"Accept": "application/json"}
 API = "/api/v1"
 N = 12
 
@@ -46,7 +47,7 @@ def signing_key(signing_key_file: Path) -> Ed25519PrivateKey:
 def _checkpoint(app: Flask, size: int | None = None) -> dict[str, Any]:
     client = app.test_client()
     if size is None:
-        return dict(client.get(f"{API}/audit-events/checkpoint").get_json())
+        return dict(client.get(f"{API}/audit-events/checkpoint", headers=AS_JSON).get_json())
     return dict(
         client.get(f"{API}/audit-events/{size}/inclusion?size={size}").get_json()["checkpoint"]
     )

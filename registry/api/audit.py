@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -185,17 +185,64 @@ class Verify(MethodView):
         return verify_report()
 
 
+NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
+
+
 @blp.route("/audit-events/checkpoint")
 class LatestCheckpoint(MethodView):
     @requires(Permission.PUBLIC)
     @blp.response(200, CheckpointSchema)
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The latest checkpoint: a C2SP signed note (text/plain, the "
+                "default), or the JSON document with the note and the public key inside "
+                "(Accept: application/json). A log whose latest checkpoint was issued before "
+                "notes were signed answers JSON either way.",
+                "content": {
+                    "text/plain": {"schema": {"type": "string"}},
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Checkpoint"}},
+                },
+            }
+        }
+    )
     @problems(404)
     def get(self) -> Any:
-        """The latest signed checkpoint (size and Merkle root) and the registry's public key"""
+        """The latest signed checkpoint: a C2SP signed note, or JSON when asked"""
         checkpoint = audit.latest_checkpoint(current_session())
         if checkpoint is None:
             raise NotFound("The log is empty: there is no checkpoint yet.")
+        signed = audit.signed_note(checkpoint)
+        if signed is not None and not _asks_for_json():
+            return Response(signed, content_type=NOTE_MEDIA_TYPE, headers=_NO_STORE)
         return checkpoint_out(checkpoint)
+
+
+@blp.route("/audit-events/verifier-key")
+class VerifierKey(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The log's C2SP verifier key: <origin>+<hex key ID>+base64(0x01 "
+                "|| Ed25519 public key), followed by a newline.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    def get(self) -> Response:
+        """The key checkpoints are signed with, as a C2SP verifier key"""
+        return Response(audit.log_verifier().vkey + "\n", content_type=NOTE_MEDIA_TYPE)
+
+
+# A checkpoint changes with every write: kept by no cache for more than a moment.
+_NO_STORE = {"Cache-Control": "no-cache"}
+
+
+def _asks_for_json() -> bool:
+    """JSON only when the client prefers it; the note is the default (tlog-tiles)."""
+    accept = request.accept_mimetypes
+    return bool(accept["application/json"] > accept["text/plain"])
 
 
 def _size(requested: int | None) -> int:

@@ -53,3 +53,9 @@ class Checkpoint(Base):
     # The roots of the perfect subtrees at this size (hex, largest first): the next
     # append computes the new root from these without reading the log.
     frontier: Mapped[list[Any]] = mapped_column(JSON)
+    # The checkpoint as a C2SP signed note (c2sp.org/tlog-checkpoint): the log's origin
+    # when it was issued, and the base64 signature of the origin's Ed25519 key (key ID
+    # and signature) over "origin\nsize\nbase64(root)\n". None for checkpoints issued
+    # before notes were signed, which stay verifiable by their JSON signature.
+    origin: Mapped[str | None] = mapped_column(String(255))
+    note_signature: Mapped[str | None] = mapped_column(String(128))

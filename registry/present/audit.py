@@ -27,6 +27,8 @@ def checkpoint_out(checkpoint: Checkpoint) -> dict[str, Any]:
         "algorithm": "Ed25519",
         "public_key": base64.b64encode(audit.public_key()).decode(),
         "signed_message": message.decode(),
+        "note": audit.signed_note(checkpoint),
+        "verifier_key": audit.log_verifier().vkey,
     }
 
 

@@ -68,6 +68,23 @@ class CheckpointSchema(Schema):
             "issued_at, key_id."
         },
     )
+    note = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The same checkpoint as a C2SP signed note (c2sp.org/tlog-checkpoint: "
+            "origin, size, base64 root, a blank line, the Ed25519 signature line): what "
+            "GET /audit-events/checkpoint answers as text/plain. null for a checkpoint issued "
+            "before notes were signed."
+        },
+    )
+    verifier_key = fields.String(
+        required=True,
+        metadata={
+            "description": "The log's key as a C2SP verifier key (name+hex key ID+base64 key), "
+            "to check the note with."
+        },
+    )
 
 
 class VerifyCheckSchema(Schema):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import table_of, utcnow
 from registry.models.audit import AuditEvent, Checkpoint
-from registry.services import chain, ledger, merkle
+from registry.services import chain, ledger, merkle, note
 from registry.services.context import Actor
 from registry.services.merkle import Frontier
 
@@ -138,6 +138,23 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     _issue_checkpoint(session, frontier)
 
 
+def log_verifier() -> note.Verifier:
+    """The log's own verifier key: its origin, the key ID and the public key."""
+    from flask import current_app
+
+    verifier: note.Verifier = current_app.extensions["registry.log_verifier"]
+    return verifier
+
+
+def signed_note(checkpoint: Checkpoint) -> str | None:
+    """The checkpoint as a C2SP signed note; None for one issued before notes were."""
+    if checkpoint.origin is None or checkpoint.note_signature is None:
+        return None
+    return chain.checkpoint_note(
+        checkpoint.origin, checkpoint.size, checkpoint.root_hash, checkpoint.note_signature
+    )
+
+
 def _signing_key() -> Ed25519PrivateKey:
     from flask import current_app
 
@@ -148,10 +165,13 @@ def _signing_key() -> Ed25519PrivateKey:
 def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
     key = _signing_key()
     issued_at = chain.format_time(utcnow())
-    root_hash = frontier.root().hex()
+    root = frontier.root()
+    root_hash = root.hex()
     kid, signature = chain.sign_checkpoint(
         key, size=frontier.size, root_hash=root_hash, issued_at=issued_at
     )
+    origin = log_verifier().name
+    text = note.Checkpoint(origin, frontier.size, root).text
     session.execute(
         insert(table_of(Checkpoint)),
         [
@@ -162,6 +182,8 @@ def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
                 "key_id": kid,
                 "signature": signature,
                 "frontier": frontier.to_json(),
+                "origin": origin,
+                "note_signature": note.signature(text, origin, key),
             }
         ],
     )
@@ -248,33 +270,6 @@ def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
     }
 
 
-def iter_checkpoints(session: Session, *, batch: int = 5000) -> Iterator[dict[str, Any]]:
-    """Every checkpoint by size, without their frontiers, in batches."""
-    after = -1
-    columns = (
-        Checkpoint.size,
-        Checkpoint.root_hash,
-        Checkpoint.issued_at,
-        Checkpoint.key_id,
-        Checkpoint.signature,
-    )
-    while True:
-        rows = session.execute(
-            select(*columns).where(Checkpoint.size > after).order_by(Checkpoint.size).limit(batch)
-        ).all()
-        if not rows:
-            return
-        for size, root_hash, issued_at, key_id, signature in rows:
-            yield {
-                "size": size,
-                "root_hash": root_hash,
-                "issued_at": chain.format_time(issued_at),
-                "key_id": key_id,
-                "signature": signature,
-            }
-        after = rows[-1][0]
-
-
 def latest_checkpoint(session: Session) -> Checkpoint | None:
     return session.execute(
         select(Checkpoint).order_by(Checkpoint.size.desc()).limit(1)
@@ -357,6 +352,8 @@ def _readable_checkpoints(session: Session) -> Iterator[dict[str, Any]]:
         _raw(Checkpoint.issued_at).label("issued_at"),
         _raw(Checkpoint.key_id).label("key_id"),
         _raw(Checkpoint.signature).label("signature"),
+        _raw(Checkpoint.origin).label("origin"),
+        _raw(Checkpoint.note_signature).label("note_signature"),
     )
     after = -1
     while True:
@@ -365,7 +362,7 @@ def _readable_checkpoints(session: Session) -> Iterator[dict[str, Any]]:
         ).all()
         if not rows:
             return
-        for size, root_hash, issued_at, key_id, signature in rows:
+        for size, root_hash, issued_at, key_id, signature, origin, note_signature in rows:
             try:
                 if not isinstance(size, int):
                     raise TypeError(f"its size is {size!r}")
@@ -375,6 +372,8 @@ def _readable_checkpoints(session: Session) -> Iterator[dict[str, Any]]:
                     "issued_at": chain.format_time(_time(issued_at)),
                     "key_id": _text(key_id),
                     "signature": _text(signature),
+                    "origin": None if origin is None else _text(origin),
+                    "note_signature": None if note_signature is None else _text(note_signature),
                 }
             except Exception as exc:  # the row is the fault; the walk names it
                 yield {chain.UNREADABLE: f"{type(exc).__name__}: {exc}", "size": size}

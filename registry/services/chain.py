@@ -19,6 +19,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from registry.services import note
 from registry.services.merkle import Frontier
 
 GENESIS_HASH = "0" * 64
@@ -187,6 +188,12 @@ def sign_checkpoint(
     return kid, base64.b64encode(private_key.sign(message)).decode()
 
 
+def checkpoint_note(origin: str, size: int, root_hash: str, note_signature: str) -> str:
+    """A stored checkpoint (hex root, the base64 note signature) as its signed note."""
+    text = note.Checkpoint(origin, size, bytes.fromhex(root_hash)).text
+    return f"{text}\n{note.DASH} {origin} {note_signature}\n"
+
+
 def checkpoint_signature_valid(public_key: bytes, checkpoint: Mapping[str, Any]) -> bool:
     """Whether ``checkpoint`` (size, root, time, key id, signature) is signed by the key."""
     try:
@@ -201,7 +208,17 @@ def checkpoint_signature_valid(public_key: bytes, checkpoint: Mapping[str, Any])
         Ed25519PublicKey.from_public_bytes(public_key).verify(
             base64.b64decode(checkpoint["signature"], validate=True), message
         )
-    except (InvalidSignature, KeyError, ValueError, TypeError):
+        if checkpoint.get("note_signature") is not None:
+            # Signed as a C2SP note too (since notes were): that signature must hold as well.
+            origin = str(checkpoint["origin"])
+            signed = checkpoint_note(
+                origin,
+                int(checkpoint["size"]),
+                str(checkpoint["root_hash"]),
+                str(checkpoint["note_signature"]),
+            )
+            note.open_note(signed, [note.Verifier.for_key(origin, public_key)])
+    except (InvalidSignature, KeyError, ValueError, TypeError):  # NoteError is a ValueError
         return False
     return True
 

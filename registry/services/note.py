@@ -1,0 +1,220 @@
+"""Signed notes and transparency log checkpoints, as C2SP specifies them.
+
+- c2sp.org/signed-note: a text ending in a newline, a blank line, then one or more
+  signature lines ``— <key name> base64(key ID || signature)``; Ed25519 keys have the
+  key ID ``SHA-256(name || 0x0A || 0x01 || public key)[:4]`` and the verifier key
+  ``<name>+<hex key ID>+base64(0x01 || public key)``.
+- c2sp.org/tlog-checkpoint: the note text is the log's origin, its tree size and the
+  base64 RFC 6962 root hash, one per line.
+
+Pure functions, no Flask and no database: the registry signs with them and the
+standalone verifier checks with them. Other people's tools (Go's
+``golang.org/x/mod/sumdb/note``, Sigsum, Trillian Tessera) read the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import struct
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+ED25519 = 0x01
+DASH = "\u2014"
+# Verifiers must accept at least 16 signatures; a note with more than this is refused.
+MAX_SIGNATURES = 100
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_SIGNATURE_LINE = re.compile(f"{DASH} (\\S+) (\\S+)")
+
+
+class NoteError(ValueError):
+    """A note (or a key, or a checkpoint) that is malformed, or not verified."""
+
+
+@dataclass(frozen=True)
+class Verifier:
+    """A key a note may be signed by: its name, its 4-byte ID and the Ed25519 public key."""
+
+    name: str
+    key_id: int
+    public_key: bytes
+
+    @classmethod
+    def for_key(cls, name: str, public_key: bytes) -> Verifier:
+        _check_name(name)
+        return cls(name, key_id(name, public_key), public_key)
+
+    @property
+    def vkey(self) -> str:
+        material = base64.b64encode(bytes([ED25519]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id:08x}+{material}"
+
+    def verifies(self, text: bytes, signature: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, text)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The note text of a checkpoint: origin, tree size, root hash (and extension lines)."""
+
+    origin: str
+    size: int
+    root_hash: bytes
+    extensions: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        lines = [self.origin, str(self.size), base64.b64encode(self.root_hash).decode()]
+        return "\n".join([*lines, *self.extensions]) + "\n"
+
+
+def raw_public_key(private_key: Ed25519PrivateKey) -> bytes:
+    return private_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id(name: str, public_key: bytes, signature_type: int = ED25519) -> int:
+    """The key ID the signed-note spec recommends (and the checkpoint spec expects)."""
+    digest = hashlib.sha256(name.encode() + b"\n" + bytes([signature_type]) + public_key)
+    return int(struct.unpack(">I", digest.digest()[:4])[0])
+
+
+def _check_name(name: str) -> None:
+    if not name or "+" in name or any(c.isspace() for c in name):
+        raise NoteError(f"A key name must be non-empty, with no spaces and no '+': {name!r}.")
+
+
+VKEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+\S+")
+
+
+def parse_vkey(vkey: str) -> Verifier:
+    """A verifier key ``name+hexid+base64(0x01 || key)``, checked against its own ID."""
+    parts = vkey.strip().split("+", 2)  # the base64 key may hold '+' itself
+    if len(parts) != 3:
+        raise NoteError("A verifier key is <name>+<key ID in hex>+<base64 key>.")
+    name, hex_id, material = parts
+    _check_name(name)
+    if not re.fullmatch(r"[0-9a-f]{8}", hex_id):
+        raise NoteError(f"The key ID of a verifier key is 8 lowercase hex digits: {hex_id!r}.")
+    try:
+        raw = base64.b64decode(material, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError("The key of a verifier key is not base64.") from exc
+    if len(raw) != 33 or raw[0] != ED25519:
+        raise NoteError("Only Ed25519 verifier keys (type 0x01, 32 bytes) are supported.")
+    verifier = Verifier.for_key(name, raw[1:])
+    if verifier.key_id != int(hex_id, 16):
+        raise NoteError(f"The verifier key's ID {hex_id} is not the ID of its key and name.")
+    return verifier
+
+
+def signature(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
+    """base64(key ID || Ed25519 signature) of ``name``'s key over ``text``."""
+    _check_text(text)
+    verifier = Verifier.for_key(name, raw_public_key(private_key))
+    signed = struct.pack(">I", verifier.key_id) + private_key.sign(text.encode())
+    return base64.b64encode(signed).decode()
+
+
+def sign(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
+    """The signature line (with its newline) of ``name``'s Ed25519 key over ``text``."""
+    return f"{DASH} {name} {signature(text, name, private_key)}\n"
+
+
+def _check_text(text: str) -> None:
+    if not text.endswith("\n"):
+        raise NoteError("A note's text ends with a newline.")
+    if any(ord(c) < 0x20 and c != "\n" for c in text):
+        raise NoteError("A note holds no control character but the newline.")
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    key_id: int
+    signature: bytes
+
+    @property
+    def line(self) -> str:
+        packed = struct.pack(">I", self.key_id) + self.signature
+        return f"{DASH} {self.name} {base64.b64encode(packed).decode()}\n"
+
+
+def split(note: str) -> tuple[str, list[Signature]]:
+    """The text and the signature lines of a note, parsed but not verified."""
+    _check_text(note)
+    cut = note.rfind("\n\n")
+    if cut == -1:
+        raise NoteError("A signed note has a blank line between its text and its signatures.")
+    text, block = note[: cut + 1], note[cut + 2 :]
+    lines = block.split("\n")
+    if lines[-1] != "" or len(lines) < 2:
+        raise NoteError("A signed note has at least one signature line, each ending in a newline.")
+    if len(lines) - 1 > MAX_SIGNATURES:
+        raise NoteError(f"The note has more than {MAX_SIGNATURES} signatures.")
+    signatures = []
+    for line in lines[:-1]:
+        matched = _SIGNATURE_LINE.fullmatch(line)
+        if matched is None:
+            raise NoteError(f"Not a signature line: {line[:80]!r}.")
+        name, encoded = matched.groups()
+        _check_name(name)
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise NoteError(f"The signature of {name} is not base64.") from exc
+        if len(raw) < 5:
+            raise NoteError(f"The signature of {name} is too short to hold a key ID.")
+        signatures.append(Signature(name, int(struct.unpack(">I", raw[:4])[0]), raw[4:]))
+    return text, signatures
+
+
+def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, list[Verifier]]:
+    """The text of ``note`` and the known keys that signed it.
+
+    As the spec says: signatures by unknown keys are ignored; a signature by a known key
+    (name and ID both match) that does not verify rejects the whole note; a note with no
+    verified signature by a known key is rejected.
+    """
+    text, signatures = split(note)
+    known = {(v.name, v.key_id): v for v in verifiers}
+    signed: list[Verifier] = []
+    for signature in signatures:
+        verifier = known.get((signature.name, signature.key_id))
+        if verifier is None:
+            continue
+        if not verifier.verifies(text.encode(), signature.signature):
+            raise NoteError(f"The signature of {verifier.name} does not verify.")
+        if verifier not in signed:
+            signed.append(verifier)
+    if not signed:
+        raise NoteError("The note is not signed by any key it was checked against.")
+    return text, signed
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """A checkpoint's note text: origin, size and root hash, per c2sp.org/tlog-checkpoint."""
+    if not text.endswith("\n"):
+        raise NoteError("A checkpoint's text ends with a newline.")
+    lines = text[:-1].split("\n")
+    if len(lines) < 3 or any(not line for line in lines):
+        raise NoteError("A checkpoint is at least three non-empty lines: origin, size, root.")
+    origin, size, root = lines[:3]
+    if not _DECIMAL.fullmatch(size):
+        raise NoteError(f"A checkpoint's size is a decimal with no leading zero: {size!r}.")
+    try:
+        root_hash = base64.b64decode(root, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError("A checkpoint's root hash is base64.") from exc
+    if len(root_hash) != 32:
+        raise NoteError("A checkpoint's root hash is 32 bytes (SHA-256).")
+    return Checkpoint(origin, int(size), root_hash, tuple(lines[3:]))
