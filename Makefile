@@ -11,7 +11,7 @@ THREADS ?= 1
 TIMEOUT ?= 30
 POSTGRES_URL ?= $(or $(DATABASE_URL),postgresql://postgres@127.0.0.1:5432/postgres)
 
-.PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz shell-tools \
+.PHONY: run test lint typecheck security pytest pytest-sqlite pytest-postgres bench soak fuzz shell-tools go-tools \
 	openapi lock migrate clean browser-tools screenshots
 
 $(BIN)/python:
@@ -57,15 +57,15 @@ security: $(VENV)/.dev
 
 # The two databases' passes run side by side (a core each); each pass's output is printed
 # whole when it ends, and the run fails if either does.
-pytest: $(VENV)/.dev browser-tools shell-tools
+pytest: $(VENV)/.dev browser-tools shell-tools go-tools
 	@echo "pytest: the SQLite and PostgreSQL passes run side by side; each prints when it ends"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-sqlite pytest-postgres
 
-pytest-sqlite: $(VENV)/.dev browser-tools shell-tools
+pytest-sqlite: $(VENV)/.dev browser-tools shell-tools go-tools
 	REGISTRY_TEST_DB=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 
 # On PostgreSQL when one answers; with REQUIRE_POSTGRES=1 a missing one fails the run.
-pytest-postgres: $(VENV)/.dev browser-tools shell-tools
+pytest-postgres: $(VENV)/.dev browser-tools shell-tools go-tools
 	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(POSTGRES_URL)" 2>/dev/null; then \
 		REGISTRY_TEST_DB=postgresql REGISTRY_TEST_POSTGRES_URL="$(POSTGRES_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
 	elif [ "$(REQUIRE_POSTGRES)" = "1" ]; then \
@@ -91,6 +91,15 @@ shell-tools:
 	    || echo "$$tool could not be installed: tests/test_readme.py will fail"; \
 	  else echo "$$tool is not installed (apt-get install $$tool): tests/test_readme.py will fail"; fi; }; \
 	done
+
+# The independent log verifier (tests/test_independent_verifier.py) is Go around Go's
+# checksum database packages, golang.org/x/mod/sumdb, from Debian's packages.
+go-tools:
+	@command -v go >/dev/null 2>&1 && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-golang-x-mod-dev) >/dev/null \
+	    || echo "Go could not be installed: tests/test_independent_verifier.py will fail"; \
+	  else echo "Go is not installed (apt-get install golang-go golang-golang-x-mod-dev): tests/test_independent_verifier.py will fail"; fi; }
 
 node_modules/.package-lock.json: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --silent; \
