@@ -76,7 +76,7 @@ def _fill_log(app: Any, count: int) -> None:
 
     from registry.db import db
     from registry.models.audit import AuditEvent, Checkpoint
-    from registry.services import chain
+    from registry.services import chain, merkle
     from registry.services.audit import _signing_key
     from registry.services.merkle import Frontier
 
@@ -87,6 +87,7 @@ def _fill_log(app: Any, count: int) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     events: list[dict[str, Any]] = []
     checkpoints: list[dict[str, Any]] = []
+    nodes: list[tuple[merkle.Node, bytes]] = []
     for seq in range(1, count + 1):
         when = start + timedelta(seconds=seq)
         row = {
@@ -120,7 +121,7 @@ def _fill_log(app: Any, count: int) -> None:
         head = chain.event_hash(document)
         row["hash"] = head
         events.append(row)
-        frontier.append(bytes.fromhex(head))
+        frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(head)), nodes)
         if seq % EVENTS_PER_CHECKPOINT == 0 or seq == count:
             issued = chain.format_time(when)
             kid, signature = chain.sign_checkpoint(
@@ -139,12 +140,81 @@ def _fill_log(app: Any, count: int) -> None:
         if len(events) >= 5000:
             db.session.execute(insert(AuditEvent), events)
             db.session.execute(insert(Checkpoint), checkpoints)
+            _insert_nodes(nodes)
             events, checkpoints = [], []
     if events:
         db.session.execute(insert(AuditEvent), events)
     if checkpoints:
         db.session.execute(insert(Checkpoint), checkpoints)
+    _insert_nodes(nodes)
     db.session.commit()
+
+
+def _insert_nodes(nodes: list[Any]) -> None:
+    from sqlalchemy import insert
+
+    from registry.db import db
+    from registry.models.audit import TreeNode
+
+    if nodes:
+        rows = [{"level": level, "idx": idx, "hash": value} for (level, idx), value in nodes]
+        db.session.execute(insert(TreeNode), rows)
+        nodes.clear()
+
+
+PROOF_SIZES = (10_000, 1_000_000)
+PROOFS = 300
+
+
+def _fill_tree(count: int) -> None:
+    """The stored nodes of a tree of ``count`` leaves (what proofs read), and nothing else."""
+    import hashlib
+
+    from flask_migrate import upgrade
+
+    from registry.db import db
+    from registry.services import merkle
+
+    upgrade()
+    frontier = merkle.Frontier()
+    nodes: list[Any] = []
+    for i in range(count):
+        frontier.append_leaf_hash(hashlib.sha256(i.to_bytes(8, "big")).digest(), nodes)
+        if len(nodes) >= 20_000:
+            _insert_nodes(nodes)
+    _insert_nodes(nodes)
+    db.session.commit()
+
+
+def audit_proofs(ctx: Context) -> Figures:
+    """The time to answer an inclusion and a consistency proof from the stored nodes, at
+    10,000 and at 1,000,000 events: it should grow with log n, not with n."""
+    import random
+    import statistics
+
+    from registry.db import db
+    from registry.services import audit
+
+    figures: dict[str, float | int | str] = {}
+    medians = {}
+    for size in PROOF_SIZES:
+        with _scratch_database(ctx, f"proofs-{size}") as url, _app(ctx, url):
+            _fill_tree(size)
+            pick = random.Random(size)
+            timings = []
+            for _ in range(PROOFS):
+                db.session.remove()
+                session = db.session()
+                index = pick.randrange(size)
+                first = pick.randrange(1, size)
+                started = time.perf_counter()
+                audit.inclusion(session, index, size)
+                audit.consistency(session, first, size)
+                timings.append(time.perf_counter() - started)
+            medians[size] = statistics.median(timings)
+            figures[f"proofs_ms_at_{size}"] = round(medians[size] * 1000, 2)
+    figures["ratio_1m_to_10k"] = round(medians[PROOF_SIZES[1]] / medians[PROOF_SIZES[0]], 2)
+    return figures
 
 
 def audit_log(ctx: Context) -> Figures:
@@ -396,4 +466,5 @@ MICRO: list[Micro] = [
     Micro("decision-evaluation", decision_evaluation),
     Micro("audit-log-100k", audit_log),
     Micro("audit-state", audit_state),
+    Micro("audit-proofs", audit_proofs),
 ]

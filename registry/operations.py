@@ -68,6 +68,9 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", f"{API}/audit-events/verify"): "verifyAuditTrail",
     ("get", f"{API}/audit-events/checkpoint"): "getLatestCheckpoint",
     ("get", f"{API}/audit-events/verifier-key"): "getVerifierKey",
+    ("get", f"{API}/log/checkpoint"): "getLogCheckpoint",
+    ("get", f"{API}/log/tile/{{level}}/{{index}}"): "getTile",
+    ("get", f"{API}/log/tile/entries/{{index}}"): "getEntryBundle",
     ("get", f"{API}/audit-events/{{seq}}/inclusion"): "getInclusionProof",
     ("get", f"{API}/audit-events/consistency"): "getConsistencyProof",
 }

@@ -248,6 +248,9 @@ OPERATIONS: list[Op] = [
     Op("GET", f"{API}/audit-events/verify", everyone(200)),
     Op("GET", f"{API}/audit-events/checkpoint", everyone(200)),
     Op("GET", f"{API}/audit-events/verifier-key", everyone(200)),
+    Op("GET", f"{API}/log/checkpoint", everyone(200)),
+    Op("GET", f"{API}/log/tile/0/000.p/1", everyone(200)),
+    Op("GET", f"{API}/log/tile/entries/000.p/1", everyone(200)),
     Op("GET", f"{API}/audit-events/3/inclusion", everyone(200)),
     Op("GET", f"{API}/audit-events/consistency?from=2", everyone(200)),
     # Decisions.

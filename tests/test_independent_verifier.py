@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,6 +21,7 @@ from flask import Flask
 
 from registry.services import note
 from tests import factories as f
+from tests.support.server import call, gunicorn
 
 API = "/api/v1"
 SOURCE = Path(__file__).resolve().parent / "support" / "tlogcheck"
@@ -102,3 +104,104 @@ def test_go_checks_every_inclusion_and_consistency_proof(log: Flask, tlogcheck: 
     bent = [("0" * 64), *proof["proof"][1:]]
     args = (EVENTS, proof["root_hash"], proof["leaf_index"], proof["leaf_hash"])
     assert _check(tlogcheck, "inclusion", *args, *bent).returncode == 1
+
+
+# --- the tiles: the whole tree as static resources ------------------------------------------
+
+
+def _events(count: int, *, per_commit: int = 100) -> None:
+    """``count`` events, ``per_commit`` to a write (and a checkpoint each)."""
+    from registry.db import current_session
+    from registry.services import audit
+
+    session = current_session()
+    for start in range(0, count, per_commit):
+        for i in range(start, min(count, start + per_commit)):
+            audit.record(session, f.SYSTEM, "test.event", "test", i, after={"i": i})
+        session.commit()
+
+
+def test_tiles_are_ranges_of_the_tree_and_refuse_what_does_not_exist(app: Flask) -> None:
+    _events(600)
+    client = app.test_client()
+    full = client.get(f"{API}/log/tile/0/001")
+    assert full.status_code == 200
+    assert full.mimetype == "application/octet-stream"
+    assert len(full.data) == 256 * 32
+    assert "immutable" in full.headers["Cache-Control"]
+    partial = client.get(f"{API}/log/tile/0/002.p/88")
+    assert len(partial.data) == 88 * 32
+    # A narrower partial tile is the same hashes' prefix: it never changes.
+    assert client.get(f"{API}/log/tile/0/002.p/10").data == partial.data[: 10 * 32]
+    assert len(client.get(f"{API}/log/tile/1/000.p/2").data) == 64
+    entries = client.get(f"{API}/log/tile/entries/000").data
+    assert len(entries) == 256 * 34 and entries[:2] == b"\x00\x20"
+    checkpoint = client.get(f"{API}/log/checkpoint")
+    assert checkpoint.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert note.split(checkpoint.get_data(as_text=True))[0].split("\n")[1] == "600"
+    for missing in (
+        "0/002",  # not full yet
+        "0/002.p/89",  # wider than the log
+        "0/003.p/1",
+        "1/000",
+        "0/2",  # not zero-padded
+        "00/001",  # a leading zero in the level
+        "0/x000/001",  # an x element for a number under 1000
+        "0/001.p/256",
+        "0/001.p/0",
+        "64/000.p/1",
+        "entries/002.p/89",
+    ):
+        answer = client.get(f"{API}/log/tile/{missing}")
+        assert answer.status_code == 404, missing
+
+
+@pytest.mark.slow
+def test_go_rebuilds_the_whole_tree_from_the_tiles_alone(
+    app: Flask, database: Any, signing_key_file: Path, tmp_path: Path, tlogcheck: Path
+) -> None:
+    """Go's tile hash reader checks every tile it reads against the signed root, proves
+    records from tiles alone, and holds each entry bundle to its level-0 tile."""
+    _events(700, per_commit=230)
+    config = database.app_config(signing_key_file)
+    with gunicorn(config, tmp_path, workers=1) as base:
+        _, _, _ = call(base, "GET", "/healthz")
+        import urllib.request
+
+        with urllib.request.urlopen(f"{base}{API}/audit-events/verifier-key") as reply:  # noqa: S310
+            vkey = reply.read().decode()
+        checked = _check(tlogcheck, "tiles", f"{base}{API}/log", vkey)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == "ok 700"
+
+
+def test_a_proof_reads_a_few_stored_nodes_not_the_whole_log(app: Flask) -> None:
+    """An inclusion or consistency proof, on a public endpoint, once read every leaf up to
+    the tree size: linear in the log per request. It now reads O(log n) stored nodes in
+    one query, whatever the size."""
+    from sqlalchemy import event
+
+    from registry.db import db
+
+    _events(1000)
+    seen: list[str] = []
+
+    def remember(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    client = app.test_client()
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        inclusion = client.get(f"{API}/audit-events/500/inclusion?size=1000")
+        consistency = client.get(f"{API}/audit-events/consistency?from=333&to=1000")
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert inclusion.status_code == consistency.status_code == 200
+    node_reads = [s for s in seen if "audit_tree_nodes" in s]
+    assert len(node_reads) == 2  # one per proof
+    # Events are read one by one (the event proved) or the newest (the log's size), never
+    # in bulk.
+    bulk = [s for s in seen if "FROM audit_events" in s and "seq =" not in s and "LIMIT" not in s]
+    assert not bulk, bulk

@@ -54,3 +54,30 @@ def test_no_migration_imports_the_application() -> None:
             )
         ]
         assert not [n for n in imported if n.split(".")[0] in ("registry", "tests")], step.name
+
+
+def test_the_tree_nodes_are_filled_from_the_log_already_written(
+    make_app: Callable[..., Flask], fresh_database: str
+) -> None:
+    """A registry upgraded with a log already written gets every node of its tree, so its
+    proofs hold from the first request after the upgrade."""
+    from registry.models.audit import TreeNode
+    from registry.services import audit, merkle
+    from tests import factories as f
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=fresh_database)
+    with app.app_context():
+        upgrade()
+        for i in range(11):
+            f.organisation(f"Trust {i}")  # 11 events
+        expected = {(n.level, n.idx): n.hash for n in db.session.query(TreeNode).all()}
+        leaves = audit.leaf_hashes(db.session, 11)
+        db.session.remove()
+        downgrade(revision="5d1f0c2a7b93")  # the step before the nodes: the table goes
+        upgrade()  # and the step fills it from the events
+        found = {(n.level, n.idx): n.hash for n in db.session.query(TreeNode).all()}
+        assert found == expected
+        assert len(found) == 11 + 5 + 2 + 1  # the leaves, then the complete nodes above
+        assert audit.tree_root(db.session, 11) == merkle.root_from_leaf_hashes(leaves)
+        db.session.remove()
+        db.engine.dispose()

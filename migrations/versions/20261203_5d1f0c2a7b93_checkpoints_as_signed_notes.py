@@ -22,9 +22,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("audit_checkpoints", sa.Column("origin", sa.String(255), nullable=True))
-    op.add_column(
-        "audit_checkpoints", sa.Column("note_signature", sa.String(128), nullable=True)
-    )
+    op.add_column("audit_checkpoints", sa.Column("note_signature", sa.String(128), nullable=True))
 
 
 def downgrade() -> None:

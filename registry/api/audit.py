@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import struct
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
@@ -30,7 +32,7 @@ from registry.schemas.audit import (
     VerifyReportSchema,
 )
 from registry.security import Permission, requires
-from registry.services import audit, merkle
+from registry.services import audit
 
 blp = Blueprint(
     "audit",
@@ -270,7 +272,7 @@ class Inclusion(MethodView):
         size = _size(args.get("size"))
         if seq < 1 or seq > size:
             raise NotFound(f"Event {seq} is not in a tree of size {size}.")
-        leaves = audit.leaf_hashes(current_session(), size)
+        leaf, root, path = audit.inclusion(current_session(), seq - 1, size)
         event_hash = (
             current_session()
             .execute(select(AuditEvent.hash).where(AuditEvent.seq == seq))
@@ -281,9 +283,9 @@ class Inclusion(MethodView):
             "leaf_index": seq - 1,
             "size": size,
             "event_hash": event_hash,
-            "leaf_hash": leaves[seq - 1].hex(),
-            "root_hash": merkle.root_from_leaf_hashes(leaves).hex(),
-            "proof": [node.hex() for node in merkle.inclusion_proof(leaves, seq - 1, size)],
+            "leaf_hash": leaf.hex(),
+            "root_hash": root.hex(),
+            "proof": [node.hex() for node in path],
             "checkpoint": _checkpoint_at(size),
         }
 
@@ -299,13 +301,112 @@ class Consistency(MethodView):
         second = _size(args.get("to"))
         if first > second:
             raise InvalidInput("from is after to.", {"from": [f"At most {second}."]})
-        leaves = audit.leaf_hashes(current_session(), second)
+        old, new, proof = audit.consistency(current_session(), first, second)
         return {
             "from": first,
             "to": second,
-            "from_root": merkle.root_from_leaf_hashes(leaves[:first]).hex(),
-            "to_root": merkle.root_from_leaf_hashes(leaves).hex(),
-            "proof": [n.hex() for n in merkle.consistency_proof(leaves, first, second)],
+            "from_root": old.hex(),
+            "to_root": new.hex(),
+            "proof": [n.hex() for n in proof],
             "from_checkpoint": _checkpoint_at(first),
             "to_checkpoint": _checkpoint_at(second),
         }
+
+
+# --- c2sp.org/tlog-tiles: the log as static resources any monitor can fetch ------------------
+
+_IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+_TILE_PATH = re.compile(r"((?:x[0-9]{3}/)*[0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
+_TILE_LEVEL = re.compile(r"0|[1-9][0-9]?")
+_BINARY = {
+    "200": {
+        "description": "The tile, immutable (cache it forever).",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def _tile_path(index: int) -> str:
+    """1234067 -> ``x001/x234/067``."""
+    parts = [f"{index % 1000:03d}"]
+    index //= 1000
+    while index:
+        parts.insert(0, f"x{index % 1000:03d}")
+        index //= 1000
+    return "/".join(parts)
+
+
+def _tile_index(path: str) -> tuple[int, int]:
+    """``x001/x234/067.p/12`` -> (1234067, 12); a full tile has width 256."""
+    matched = _TILE_PATH.fullmatch(path)
+    if matched is None:
+        raise NotFound(
+            "A tile index is zero-padded 3-digit path elements, all but the last starting "
+            "with x (1234067 is x001/x234/067), then .p/<width> for a partial tile."
+        )
+    index = int(matched.group(1).replace("x", "").replace("/", ""))
+    if _tile_path(index) != matched.group(1):  # one spelling per tile: 1 is 001, not x000/001
+        raise NotFound(f"Tile {index} is at {_tile_path(index)}.")
+    width = int(matched.group(2) or audit.TILE_WIDTH)
+    if width > audit.TILE_WIDTH or (matched.group(2) and width == audit.TILE_WIDTH):
+        raise NotFound("A partial tile is 1 to 255 hashes wide.")
+    return index, width
+
+
+def _available(level: int, index: int, width: int) -> None:
+    """404 unless the latest checkpoint's tree holds the tile (a partial one: at least as
+    wide; its hashes never change as the log grows)."""
+    checkpoint = audit.latest_checkpoint(current_session())
+    size = checkpoint.size if checkpoint else 0
+    if index * audit.TILE_WIDTH + width > size >> (8 * level):
+        raise NotFound(f"The log of {size} events holds no such tile yet.")
+
+
+@blp.route("/log/checkpoint")
+class LogCheckpoint(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The latest checkpoint, a C2SP signed note (tlog-tiles).",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    @problems(404)
+    def get(self) -> Response:
+        """The latest checkpoint, where c2sp.org/tlog-tiles clients look for it"""
+        checkpoint = audit.latest_checkpoint(current_session())
+        signed = audit.signed_note(checkpoint) if checkpoint else None
+        if signed is None:
+            raise NotFound("No checkpoint has been signed as a note yet.")
+        return Response(signed, content_type=NOTE_MEDIA_TYPE, headers=_NO_STORE)
+
+
+@blp.route("/log/tile/<string:level>/<path:index>")
+class Tile(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.doc(responses=_BINARY)
+    @problems(404)
+    def get(self, level: str, index: str) -> Response:
+        """A tile of the Merkle tree's hashes (c2sp.org/tlog-tiles)"""
+        if not _TILE_LEVEL.fullmatch(level) or int(level) > 63:
+            raise NotFound("A tile level is 0 to 63, in decimal with no leading zero.")
+        number, width = _tile_index(index)
+        _available(int(level), number, width)
+        body = audit.tile(current_session(), int(level), number, width)
+        return Response(body, mimetype="application/octet-stream", headers=_IMMUTABLE)
+
+
+@blp.route("/log/tile/entries/<path:index>")
+class EntryBundle(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.doc(responses=_BINARY)
+    @problems(404)
+    def get(self, index: str) -> Response:
+        """The entries of a level-0 tile: each event's hash, uint16-length-prefixed"""
+        number, width = _tile_index(index)
+        _available(0, number, width)
+        entries = audit.entry_bundle(current_session(), number, width)
+        body = b"".join(struct.pack(">H", len(entry)) + entry for entry in entries)
+        return Response(body, mimetype="application/octet-stream", headers=_IMMUTABLE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base
@@ -59,3 +59,16 @@ class Checkpoint(Base):
     # before notes were signed, which stay verifiable by their JSON signature.
     origin: Mapped[str | None] = mapped_column(String(255))
     note_signature: Mapped[str | None] = mapped_column(String(128))
+
+
+class TreeNode(Base):
+    """A complete node of the log's Merkle tree, stored when the append that completes it
+    is: level 0 holds the leaf hashes, level ``l`` index ``i`` the root of entries
+    ``i * 2**l`` to ``(i + 1) * 2**l``. About two per event. Any root or proof reads
+    O(log n) of them, and the tiles of c2sp.org/tlog-tiles are ranges of them."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))

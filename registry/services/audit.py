@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import String, event, insert, select, text, type_coerce
+from sqlalchemy import String, and_, delete, event, insert, or_, select, text, type_coerce
 from sqlalchemy.orm import Session
 
 from registry.db import table_of, utcnow
-from registry.models.audit import AuditEvent, Checkpoint
+from registry.models.audit import AuditEvent, Checkpoint, TreeNode
 from registry.services import chain, ledger, merkle, note
 from registry.services.context import Actor
 from registry.services.merkle import Frontier
@@ -114,6 +114,7 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     _lock_chain(session)
     seq, head, frontier = _tip(session)
     rows = []
+    completed: list[tuple[merkle.Node, bytes]] = []  # the tree's nodes these events complete
     for item in pending:
         seq += 1
         row = {
@@ -132,9 +133,13 @@ def _append(session: Session, pending: list[_Pending]) -> None:
         }
         row["hash"] = head = chain.event_hash(document(SimpleNamespace(**row, hash=None)))
         rows.append(row)
-        frontier.append(bytes.fromhex(head))
+        frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(head)), completed)
     # Plain inserts: the log is written, never loaded back into the session.
     session.execute(insert(table_of(AuditEvent)), rows)
+    session.execute(
+        insert(table_of(TreeNode)),
+        [{"level": level, "idx": idx, "hash": value} for (level, idx), value in completed],
+    )
     _issue_checkpoint(session, frontier)
 
 
@@ -486,8 +491,120 @@ def log_size(session: Session) -> int:
 
 
 def leaf_hashes(session: Session, size: int) -> list[bytes]:
-    """The Merkle leaf hashes of the first ``size`` events."""
+    """The Merkle leaf hashes of the first ``size`` events (every one: for checks that
+    walk the whole log; proofs read stored nodes instead)."""
     rows = session.execute(
         select(AuditEvent.hash).where(AuditEvent.seq <= size).order_by(AuditEvent.seq)
     ).scalars()
     return [merkle.leaf_hash(bytes.fromhex(value)) for value in rows]
+
+
+# --- the tree's stored nodes: roots, proofs and tiles in O(log n) reads ----------------------
+
+
+def node_hashes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+    """The stored hashes of ``nodes``, in one query. A node that should exist and does not
+    is a fault of the store, never silently a different proof."""
+    wanted: dict[int, set[int]] = {}
+    for level, idx in nodes:
+        wanted.setdefault(level, set()).add(idx)
+    if not wanted:
+        return {}
+    condition = or_(
+        *(
+            and_(TreeNode.level == level, TreeNode.idx.in_(sorted(indexes)))
+            for level, indexes in wanted.items()
+        )
+    )
+    found = {
+        (level, idx): bytes(value)
+        for level, idx, value in session.execute(
+            select(TreeNode.level, TreeNode.idx, TreeNode.hash).where(condition)
+        )
+    }
+    missing = {(level, idx) for level, indexes in wanted.items() for idx in indexes} - set(found)
+    if missing:
+        raise LookupError(f"the Merkle tree's stored nodes lack {sorted(missing)[:3]}")
+    return found
+
+
+def _roots(session: Session, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+    per_range = [merkle.range_nodes(lo, hi) for lo, hi in ranges]
+    hashes = node_hashes(session, (node for nodes in per_range for node in nodes))
+    return [merkle.range_hash(nodes, hashes) for nodes in per_range]
+
+
+def tree_root(session: Session, size: int) -> bytes:
+    """``MTH`` of the first ``size`` events."""
+    return merkle.EMPTY_ROOT if size == 0 else _roots(session, [(0, size)])[0]
+
+
+def inclusion(session: Session, index: int, size: int) -> tuple[bytes, bytes, list[bytes]]:
+    """The leaf hash of entry ``index``, the root at ``size`` and the audit path between."""
+    ranges = [(index, index + 1), (0, size), *merkle.inclusion_ranges(index, size)]
+    leaf, root, *path = _roots(session, ranges)
+    return leaf, root, path
+
+
+def consistency(session: Session, first: int, second: int) -> tuple[bytes, bytes, list[bytes]]:
+    """The roots at ``first`` and ``second`` and the consistency proof between."""
+    ranges = [(0, first), (0, second), *merkle.consistency_ranges(first, second)]
+    old, new, *proof = _roots(session, ranges)
+    return old, new, proof
+
+
+def rebuild_tree(session: Session, *, batch: int = 5000) -> int:
+    """Store the tree's nodes from the events (after a restore, which does not carry them:
+    the events determine them). Returns the number of events."""
+    session.execute(delete(TreeNode))
+    frontier = Frontier()
+    completed: list[tuple[merkle.Node, bytes]] = []
+    after = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.seq > after)
+            .order_by(AuditEvent.seq)
+            .limit(batch)
+        ).all()
+        if not rows:
+            return frontier.size
+        for _, value in rows:
+            frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(value)), completed)
+        session.execute(
+            insert(table_of(TreeNode)),
+            [{"level": level, "idx": idx, "hash": value} for (level, idx), value in completed],
+        )
+        completed.clear()
+        after = rows[-1][0]
+
+
+TILE_WIDTH = 256
+
+
+def tile(session: Session, level: int, index: int, width: int) -> bytes:
+    """Tile ``index`` at tile level ``level`` (c2sp.org/tlog-tiles): the hashes of tree level
+    ``8 * level``, entries ``index * 256`` onwards, ``width`` of them, concatenated."""
+    first = index * TILE_WIDTH
+    values = session.execute(
+        select(TreeNode.hash)
+        .where(
+            TreeNode.level == 8 * level,
+            TreeNode.idx >= first,
+            TreeNode.idx < first + width,
+        )
+        .order_by(TreeNode.idx)
+    ).scalars()
+    return b"".join(bytes(v) for v in values)
+
+
+def entry_bundle(session: Session, index: int, width: int) -> list[bytes]:
+    """The entries (event hashes, 32 bytes) of the level-0 tile ``index``: leaf ``i`` is
+    ``SHA-256(0x00 || entry i)``."""
+    first = index * TILE_WIDTH + 1
+    values = session.execute(
+        select(AuditEvent.hash)
+        .where(AuditEvent.seq >= first, AuditEvent.seq < first + width)
+        .order_by(AuditEvent.seq)
+    ).scalars()
+    return [bytes.fromhex(v) for v in values]

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from registry.db import Base, UTCDateTime, utcnow
 from registry.errors import Conflict
-from registry.services import chain
+from registry.services import audit, chain
 
 FORMAT = "london-data-policy-registry-backup"
 FORMAT_VERSION = 2
@@ -53,8 +53,12 @@ class BackupRefused(Conflict):
     type = "backup-refused"
 
 
+# Tables the others determine: not written to a backup, rebuilt on restore.
+DERIVED = frozenset({"audit_tree_nodes"})
+
+
 def _tables() -> list[Table]:
-    return list(Base.metadata.sorted_tables)
+    return [t for t in Base.metadata.sorted_tables if t.name not in DERIVED]
 
 
 def _encode(value: Any) -> Any:
@@ -429,6 +433,7 @@ def restore(
     # the same digests, in case it changed in between.
     if loaded.digests != checked.digests or loaded.header_sha256 != checked.header_sha256:
         raise BackupRefused(f"{path} changed while it was being restored; nothing was restored.")
+    audit.rebuild_tree(session)
     return {name: checked.counts.get(name, 0) for name in by_name}
 
 

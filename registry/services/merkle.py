@@ -21,10 +21,15 @@ from typing import TypeGuard
 __all__ = [
     "EMPTY_ROOT",
     "Frontier",
+    "Node",
     "consistency_proof",
+    "consistency_ranges",
     "inclusion_proof",
+    "inclusion_ranges",
     "leaf_hash",
     "node_hash",
+    "range_hash",
+    "range_nodes",
     "root",
     "root_from_leaf_hashes",
     "verify_consistency",
@@ -146,17 +151,30 @@ class Frontier:
         """Append one entry, hashing it as a leaf."""
         self.append_leaf_hash(leaf_hash(entry))
 
-    def append_leaf_hash(self, leaf: bytes) -> None:
-        """Append one leaf given its already-computed 32-byte leaf hash."""
+    def append_leaf_hash(
+        self, leaf: bytes, completed: list[tuple[Node, bytes]] | None = None
+    ) -> None:
+        """Append one leaf given its already-computed 32-byte leaf hash.
+
+        With ``completed``, add to it every node of the tree this append completes, the leaf
+        first: ``((level, index), hash)``, the node at ``level`` covering entries
+        ``index * 2**level`` to ``(index + 1) * 2**level``.
+        """
         if not _is_hash(leaf):
             raise ValueError(f"a leaf hash is {_HASH_SIZE} bytes")
         merged = bytes(leaf)
         size = self._size
+        if completed is not None:
+            completed.append(((0, size), merged))
+        level = 0
         # Each trailing 1 bit of the old size is a perfect subtree the same height as the one
         # being carried, so the two merge, exactly like carrying in binary addition.
         while size & 1:
             merged = node_hash(self._hashes.pop(), merged)
             size >>= 1
+            level += 1
+            if completed is not None:
+                completed.append(((level, self._size >> level), merged))
         self._hashes.append(merged)
         self._size += 1
 
@@ -196,6 +214,81 @@ class Frontier:
 
     def __repr__(self) -> str:
         return f"Frontier(size={self._size}, hashes={self.to_json()!r})"
+
+
+# --- proofs from stored nodes ---------------------------------------------------------------
+#
+# A log that keeps every complete node of its tree (level, index) answers any root or proof
+# by reading O(log n) nodes per subtree, instead of every leaf up to the tree size. The
+# functions below say which nodes a proof needs; ``range_hash`` combines them.
+
+Node = tuple[int, int]  # (level, index): entries index * 2**level up to (index + 1) * 2**level
+
+
+def range_nodes(lo: int, hi: int) -> list[Node]:
+    """The complete nodes whose hashes make ``MTH(D[lo:hi])``, left to right.
+
+    ``[lo, hi)`` must be a range RFC 6962's recursion produces from ``[0, n)`` (every range
+    the proofs below name is): it splits into aligned power-of-two blocks, largest first.
+    """
+    if not 0 <= lo < hi:
+        raise ValueError(f"no subtree covers entries {lo} to {hi}")
+    nodes: list[Node] = []
+    while lo < hi:
+        level = min((hi - lo).bit_length() - 1, (lo & -lo).bit_length() - 1 if lo else 64)
+        nodes.append((level, lo >> level))
+        lo += 1 << level
+    return nodes
+
+
+def range_hash(nodes: Sequence[Node], hashes: dict[Node, bytes]) -> bytes:
+    """``MTH`` of a range from the hashes of its ``range_nodes``: RFC 6962's tree of them,
+    which is the fold from the right (each left block is the largest perfect subtree)."""
+    result = hashes[nodes[-1]]
+    for node in reversed(nodes[:-1]):
+        result = node_hash(hashes[node], result)
+    return result
+
+
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The entry ranges whose roots make ``PATH(index, D[0:size])``, bottom-up."""
+    if not (_is_int(index) and _is_int(size)) or not 0 <= index < size:
+        raise ValueError(f"leaf index {index} is not in a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m = 0, size, index
+    while hi - lo > 1:
+        k = _split(hi - lo)
+        if m < k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo += k
+            m -= k
+    ranges.reverse()
+    return ranges
+
+
+def consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
+    """The entry ranges whose roots make ``PROOF(first, D[0:second])``, bottom-up."""
+    if not (_is_int(first) and _is_int(second)) or not 0 < first <= second:
+        raise ValueError(f"no consistency proof from size {first} to size {second}")
+    ranges: list[tuple[int, int]] = []
+    lo, hi, m, whole_first_tree = 0, second, first, True
+    while m != hi - lo:
+        k = _split(hi - lo)
+        if m <= k:
+            ranges.append((lo + k, hi))
+            hi = lo + k
+        else:
+            ranges.append((lo, lo + k))
+            lo += k
+            m -= k
+            whole_first_tree = False
+    if not whole_first_tree:
+        ranges.append((lo, hi))
+    ranges.reverse()
+    return ranges
 
 
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
