@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from registry import config as config_module
 from registry import work
-from registry.api import audit, decisions, identity, ops, policies, policyset, reviews
+from registry.api import audit, decisions, identity, ops, policies, policyset, reviews, witness
 from registry.api.base import refuse_nul_characters, refuse_unknown_query_parameters
 from registry.db import init_db, set_write_intent
 from registry.errors import handle_http_exception, register_error_handlers
@@ -43,6 +43,7 @@ BLUEPRINTS: tuple[tuple[Any, str], ...] = (
     (reviews.blp, "/api/v1"),
     (decisions.blp, "/api/v1"),
     (audit.blp, "/api/v1"),
+    (witness.blp, ""),
 )
 
 
@@ -82,6 +83,8 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["registry.log_verifier"] = note.Verifier.for_key(
         app.config["LOG_ORIGIN"], note.raw_public_key(app.extensions["registry.signing_key"])
     )
+    if app.config["WITNESS_NAME"]:
+        app.extensions["registry.witness"] = _witness(app)
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
     init_policy_set_cache(app)
@@ -178,6 +181,22 @@ def _after(response: Response) -> Response:
         headers["Cache-Control"] = "no-store"
     log_access(response, context)
     return response
+
+
+def _witness(app: Flask) -> Any:
+    """This registry as a witness: its own key (never the log's) and the logs it trusts."""
+    from registry.services.witness import Witness, parse_logs
+
+    key_file = app.config["WITNESS_KEY_FILE"]
+    if os.path.realpath(key_file) == os.path.realpath(app.config["SIGNING_KEY_FILE"]):
+        raise ValueError("A witness signs with its own key: set REGISTRY_WITNESS_KEY_FILE apart.")
+    found = Witness(
+        app.config["WITNESS_NAME"],
+        load_signing_key(key_file),
+        parse_logs(app.config["WITNESS_LOGS"]),
+    )
+    note.cosigner_vkey(found.name, note.raw_public_key(found.key))  # a name it can sign under
+    return found
 
 
 def _document_security(app: Flask) -> None:

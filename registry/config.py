@@ -69,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     # The audit log's identity: the first line of its checkpoints and the name of the key
     # that signs them (c2sp.org/tlog-checkpoint). No spaces, no '+'.
     "LOG_ORIGIN": "london-health-and-care-data-policy-registry/audit",
+    # Witnessing other logs (c2sp.org/tlog-witness): this witness's name (empty: not a
+    # witness), its own key, and the verifier keys of the logs it witnesses.
+    "WITNESS_NAME": "",
+    "WITNESS_KEY_FILE": None,
+    "WITNESS_LOGS": "",
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,
@@ -135,6 +140,8 @@ def load(instance_path: str, overrides: Mapping[str, Any] | None) -> dict[str, A
         ).decode()
     if not settings["SIGNING_KEY_FILE"]:
         settings["SIGNING_KEY_FILE"] = str(instance / "audit-signing-key.pem")
+    if not settings["WITNESS_KEY_FILE"]:
+        settings["WITNESS_KEY_FILE"] = str(instance / "witness-signing-key.pem")
     return settings
 
 

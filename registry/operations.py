@@ -44,6 +44,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("post", f"{API}/policies/{{slug}}/versions/{{number}}/submit"): "submitVersion",
     ("post", f"{API}/policies/{{slug}}/versions/{{number}}/publish"): "publishVersion",
     ("post", f"{API}/policies/{{slug}}/versions/{{number}}/withdraw"): "withdrawVersion",
+    ("get", f"{API}/policies/{{slug}}/versions/{{number}}/proof"): "getVersionProof",
     # panels and reviews
     ("get", f"{API}/panels"): "listPanels",
     ("post", f"{API}/panels"): "createPanel",
@@ -62,6 +63,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", f"{API}/decisions"): "listDecisions",
     ("post", f"{API}/decisions"): "createDecision",
     ("get", f"{API}/decisions/{{decision_id}}"): "getDecision",
+    ("get", f"{API}/decisions/{{decision_id}}/proof"): "getDecisionProof",
     # the audit trail
     ("get", f"{API}/audit-events"): "listAuditEvents",
     ("get", f"{API}/audit-events/export"): "exportAuditEvents",
@@ -73,4 +75,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", f"{API}/log/tile/entries/{{index}}"): "getEntryBundle",
     ("get", f"{API}/audit-events/{{seq}}/inclusion"): "getInclusionProof",
     ("get", f"{API}/audit-events/consistency"): "getConsistencyProof",
+    # witnessing other logs
+    ("post", "/witness/add-checkpoint"): "addCheckpoint",
+    ("get", "/witness/verifier-key"): "getWitnessKey",
+    ("get", "/witness/{origin_hash}/checkpoint"): "getWitnessedCheckpoint",
 }

@@ -21,6 +21,12 @@ the signing key can rewrite history and sign the rewrite; only a checkpoint kept
 before the rewrite (--previous) shows it, and it locates the rewrite only as closely as
 the sizes of the checkpoints kept allow.
 
+One entry instead, with no export: python -m registry.verify --proof FILE --public-key VKEY
+[--decision DECISION.json | --version VERSION.json] checks a c2sp.org/tlog-proof from
+GET /api/v1/decisions/{id}/proof or GET /api/v1/policies/{slug}/versions/{n}/proof: the
+checkpoint's signature, the event the proof carries, its inclusion in the signed tree,
+and that it recorded exactly the decision (or published exactly the version) given.
+
 Exit status: 0 when everything holds, 1 when something does not (the report names the
 first sequence number that cannot be vouched for, and why), 2 when the files cannot be
 read (the message names the file, and the line).
@@ -38,7 +44,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from registry.services import chain, note
+from registry.services import chain, merkle, note
 
 CHECKPOINT_HELP = (
     "A checkpoint file is what GET /api/v1/audit-events/checkpoint returns: a C2SP signed "
@@ -433,6 +439,149 @@ def _scope(out: dict[str, Any], previous: list[Kept], events: int) -> tuple[list
     return proves, cannot
 
 
+# --- one entry's proof: c2sp.org/tlog-proof ---------------------------------------------
+
+
+def _read_text(path: str, what: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"{path} is not UTF-8 text ({what}).") from exc
+    except OSError as exc:
+        raise Unreadable(f"{path}: cannot be read: {exc.strerror or exc}") from exc
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(_read_text(path, what))
+    except (ValueError, RecursionError) as exc:
+        raise Unreadable(f"{path} is not JSON ({what}): {exc}") from exc
+
+
+def verify_proof(
+    proof_path: str,
+    pinned: str | None,
+    decision_path: str | None = None,
+    version_path: str | None = None,
+) -> dict[str, Any]:
+    """Check a tlog proof offline: the checkpoint's signature, the event its extra data
+    holds, the event's place in the signed tree, and (given the document) that the event
+    recorded that decision or that version."""
+    try:
+        proof = note.parse_proof(_read_text(proof_path, "a tlog proof"))
+    except note.NoteError as exc:
+        raise Unreadable(f"{proof_path} is not a tlog proof: {exc}") from exc
+    if pinned is None:
+        raise Unreadable(
+            "Pin the registry's key with --public-key: its verifier key, from "
+            "GET /api/v1/audit-events/verifier-key or your own copy."
+        )
+    faults: list[str] = []
+    try:
+        checkpoint_text, _ = note.split(proof.checkpoint)
+        checkpoint = note.parse_checkpoint(checkpoint_text)
+    except note.NoteError as exc:
+        raise Unreadable(f"{proof_path}: its checkpoint is not a checkpoint note: {exc}") from exc
+    if note.VKEY.fullmatch(pinned.strip()):
+        try:
+            verifier = note.parse_vkey(pinned)
+        except note.NoteError as exc:
+            raise Unreadable(f"--public-key: {exc}") from exc
+    else:
+        raw = _raw_key(pinned)
+        if raw is None:
+            raise Unreadable("--public-key must be a verifier key or an Ed25519 key in base64.")
+        verifier = note.Verifier.for_key(checkpoint.origin, raw)
+    try:
+        note.open_note(proof.checkpoint, [verifier])
+    except note.NoteError as exc:
+        faults.append(f"the checkpoint is not signed by {verifier.name}'s key: {exc}")
+    event: Any = None
+    if proof.extra is None:
+        faults.append("the proof carries no event (no extra line): nothing to tie the leaf to")
+    else:
+        try:
+            event = json.loads(proof.extra)
+        except ValueError:
+            faults.append("the proof's extra data is not the event's JSON")
+    if isinstance(event, dict):
+        try:
+            recomputed = chain.event_hash(event)
+        except (KeyError, TypeError, ValueError):
+            recomputed = None
+        if recomputed is None or recomputed != event.get("hash"):
+            faults.append("the event in the proof does not hash to the hash it carries")
+        elif event.get("seq") != proof.index + 1:
+            faults.append(f"the event is number {event.get('seq')}, not entry {proof.index}")
+        else:
+            leaf = merkle.leaf_hash(bytes.fromhex(recomputed))
+            if not merkle.verify_inclusion(
+                leaf, proof.index, checkpoint.size, list(proof.path), checkpoint.root_hash
+            ):
+                faults.append(
+                    f"the inclusion path does not lead from entry {proof.index} to the "
+                    f"checkpoint's root at size {checkpoint.size}"
+                )
+    elif event is not None:
+        faults.append("the proof's extra data is not an event")
+    subject: dict[str, Any] = {}
+    if decision_path is not None and isinstance(event, dict):
+        decision = _read_json(decision_path, "a decision from GET /api/v1/decisions/{id}")
+        subject = {"decision": decision.get("id") if isinstance(decision, dict) else None}
+        wanted = ("decision.recorded", {"type": "decision", "id": subject["decision"]})
+        if (event.get("action"), event.get("entity")) != wanted:
+            faults.append(f"the event is not the recording of decision {subject['decision']}")
+        elif (event.get("after") or {}).get("result_hash") != chain.sha256_hex(
+            chain.canonical(decision)
+        ):
+            faults.append("the decision given is not the one the event recorded: it differs")
+    if version_path is not None and isinstance(event, dict):
+        version = _read_json(version_path, "a version from GET /api/v1/policies/.../versions/N")
+        if not isinstance(version, dict):
+            raise Unreadable(f"{version_path} is not a version (not a JSON object).")
+        name = f"{version.get('policy')}/{version.get('number')}"
+        subject = {"version": name}
+        wanted = ("version.published", {"type": "policy_version", "id": name})
+        if (event.get("action"), event.get("entity")) != wanted:
+            faults.append(f"the event is not the publication of version {name}")
+        elif (event.get("after") or {}).get("content_hash") != version.get("content_hash"):
+            faults.append(
+                f"version {name} as given has another content hash than the one published"
+            )
+    ok = not faults
+    out: dict[str, Any] = {
+        "ok": ok,
+        "index": proof.index,
+        "checkpoint": {
+            "origin": checkpoint.origin,
+            "size": checkpoint.size,
+            "root_hash": checkpoint.root_hash.hex(),
+        },
+        "key": verifier.vkey,
+        **subject,
+    }
+    if isinstance(event, dict):
+        out["event"] = {k: event.get(k) for k in ("seq", "time", "action", "entity")}
+    if not ok:
+        out["reason"] = "; and ".join(faults)
+    out["proves"] = (
+        [
+            f"event {proof.index + 1} is in the log of {checkpoint.size} events whose root "
+            f"{verifier.name}'s key signed"
+            + (", and it recorded exactly the document given" if subject else "")
+        ]
+        if ok
+        else []
+    )
+    out["cannot_prove"] = [
+        "that the key is the registry's: pin your own copy of it",
+        "that no one holding the key signed another history: a witness's cosignature, or a "
+        "checkpoint you kept, shows that",
+    ]
+    return out
+
+
 def _fail_io(message: str) -> int:
     print(json.dumps({"ok": False, "error": message}), file=sys.stderr)
     return 2
@@ -442,8 +591,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m registry.verify", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("export", help="audit-events.jsonl from the export endpoint")
-    parser.add_argument("checkpoint", help="a checkpoint: its signed note, or its JSON document")
+    parser.add_argument("export", nargs="?", help="audit-events.jsonl from the export endpoint")
+    parser.add_argument(
+        "checkpoint", nargs="?", help="a checkpoint: its signed note, or its JSON document"
+    )
+    parser.add_argument(
+        "--proof", help="instead: check one entry's tlog proof (GET .../proof) offline"
+    )
+    parser.add_argument("--decision", help="with --proof: the decision it should prove")
+    parser.add_argument("--version", help="with --proof: the policy version it should prove")
     parser.add_argument(
         "--previous",
         action="append",
@@ -455,8 +611,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the registry's key: its C2SP verifier key, the key in base64, or its key id",
     )
     args = parser.parse_args(argv)
+    if args.proof is None and (args.export is None or args.checkpoint is None):
+        parser.error("give an export and a checkpoint, or --proof")
     try:
-        report = verify(args.export, args.checkpoint, args.previous, args.public_key)
+        if args.proof is not None:
+            report = verify_proof(args.proof, args.public_key, args.decision, args.version)
+        else:
+            report = verify(args.export, args.checkpoint, args.previous, args.public_key)
     except Unreadable as exc:
         return _fail_io(str(exc))
     except Exception as exc:  # never a traceback: whatever the files hold, a clear answer

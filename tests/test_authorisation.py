@@ -193,6 +193,8 @@ OPERATIONS: list[Op] = [
         dict(everyone(404), editor=200, admin=200),
     ),
     Op("GET", f"{API}/policies/research-data/versions/2/odrl", everyone(200)),
+    Op("GET", f"{API}/policies/research-data/versions/2/proof", everyone(200)),
+    Op("GET", f"{API}/policies/draft-policy/versions/1/proof", everyone(404)),
     Op(
         "GET",
         f"{API}/policies/draft-policy/versions/1/odrl",
@@ -249,6 +251,10 @@ OPERATIONS: list[Op] = [
     Op("GET", f"{API}/audit-events/checkpoint", everyone(200)),
     Op("GET", f"{API}/audit-events/verifier-key", everyone(200)),
     Op("GET", f"{API}/log/checkpoint", everyone(200)),
+    # Witnessing other logs: this registry is not configured as a witness here.
+    Op("POST", "/witness/add-checkpoint", everyone(404), body=lambda w: "old 0\n\n"),
+    Op("GET", "/witness/verifier-key", everyone(404)),
+    Op("GET", "/witness/" + "0" * 64 + "/checkpoint", everyone(404)),
     Op("GET", f"{API}/log/tile/0/000.p/1", everyone(200)),
     Op("GET", f"{API}/log/tile/entries/000.p/1", everyone(200)),
     Op("GET", f"{API}/audit-events/3/inclusion", everyone(200)),
@@ -262,6 +268,7 @@ OPERATIONS: list[Op] = [
     ),
     Op("GET", f"{API}/decisions", signed_in(200)),
     Op("GET", f"{API}/decisions/{{decision}}", signed_in(404, auditor=200, admin=200)),
+    Op("GET", f"{API}/decisions/{{decision}}/proof", signed_in(404, auditor=200, admin=200)),
     Op("GET", f"{API}/reviews/{{open_review}}/impact", signed_in(200)),
     Op(
         "PUT",

@@ -205,3 +205,21 @@ def test_a_proof_reads_a_few_stored_nodes_not_the_whole_log(app: Flask) -> None:
     # in bulk.
     bulk = [s for s in seen if "FROM audit_events" in s and "seq =" not in s and "LIMIT" not in s]
     assert not bulk, bulk
+
+
+def test_go_checks_a_decisions_tlog_proof(log: Flask, tlogcheck: Path, tmp_path: Path) -> None:
+    f.catalogue()
+    f.published("research-data")
+    reader, _ = f.as_role(log, "reader")
+    asked = {"purpose": "research", "data_category": "depersonalised"}
+    decision = reader.post(f"{API}/decisions", json=asked).get_json()
+    proof = reader.get(f"{API}/decisions/{decision['id']}/proof").get_data(as_text=True)
+    (tmp_path / "decision.tlog-proof").write_text(proof)
+    vkey = log.test_client().get(f"{API}/audit-events/verifier-key").get_data(as_text=True)
+    checked = _check(tlogcheck, "proof", vkey, tmp_path / "decision.tlog-proof")
+    assert checked.returncode == 0, checked.stderr
+    parsed = note.parse_proof(proof)
+    assert checked.stdout.split()[1] == str(parsed.index)
+    bent = note.Proof(parsed.index + 1, parsed.path, parsed.checkpoint, parsed.extra)
+    (tmp_path / "bent.tlog-proof").write_text(bent.text)
+    assert _check(tlogcheck, "proof", vkey, tmp_path / "bent.tlog-proof").returncode == 1

@@ -197,6 +197,27 @@ def conditional() -> Callable[[F], F]:
     return decorate
 
 
+PROOF_MEDIA_TYPE = "text/plain; charset=utf-8"
+PROOF_RESPONSE = {
+    "200": {
+        "description": "A c2sp.org/tlog-proof: the index of the entry's event in the audit "
+        "log, the inclusion path (base64, the leaf's sibling first), and the latest "
+        "checkpoint's signed note; its extra data is the event as it is hashed (RFC 8785 "
+        "JSON, with its hash). Check it offline with python -m registry.verify --proof.",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def proof_response(proof: Any) -> flask.Response:
+    """A tlog proof as a file to keep (``.tlog-proof``, as the spec suggests)."""
+    return flask.Response(
+        proof.text,
+        content_type=PROOF_MEDIA_TYPE,
+        headers={"Content-Disposition": 'inline; filename="entry.tlog-proof"'},
+    )
+
+
 # --- pagination ---------------------------------------------------------------------------
 
 

@@ -7,9 +7,16 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, page_after, paged, problems
+from registry.api.base import (
+    PROOF_RESPONSE,
+    Blueprint,
+    page_after,
+    paged,
+    problems,
+    proof_response,
+)
 from registry.db import current_session
-from registry.errors import Conflict
+from registry.errors import Conflict, NotFound
 from registry.present.impact import review_impact
 from registry.present.policyset import evaluation_set
 from registry.schemas.decision import (
@@ -19,7 +26,7 @@ from registry.schemas.decision import (
     ImpactSchema,
 )
 from registry.security import Permission, current_actor, requires
-from registry.services import chain, decisions, reviews
+from registry.services import audit, chain, decisions, reviews
 
 blp = Blueprint(
     "decisions",
@@ -69,6 +76,21 @@ class DecisionItem(MethodView):
     def get(self, decision_id: str) -> Any:
         """Show a decision exactly as it was answered"""
         return _cited(decisions.get(current_session(), current_actor(), decision_id).result)
+
+
+@blp.route("/decisions/<string:decision_id>/proof")
+class DecisionProof(MethodView):
+    @requires(Permission.AUTHENTICATED)
+    @blp.doc(responses=PROOF_RESPONSE)
+    @problems(404)
+    def get(self, decision_id: str) -> Response:
+        """A c2sp.org/tlog-proof that the decision was logged, checkable offline"""
+        session = current_session()
+        decision = decisions.get(session, current_actor(), decision_id)
+        proof = audit.proof_of(session, "decision", decision.id, "decision.recorded")
+        if proof is None:
+            raise NotFound("The decision's event is not yet under a signed checkpoint note.")
+        return proof_response(proof)
 
 
 @blp.route("/reviews/<id:review_id>/impact")

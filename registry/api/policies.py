@@ -8,7 +8,15 @@ from typing import Any
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, conditional, page_after, paged, problems
+from registry.api.base import (
+    PROOF_RESPONSE,
+    Blueprint,
+    conditional,
+    page_after,
+    paged,
+    problems,
+    proof_response,
+)
 from registry.db import current_session
 from registry.errors import NotFound
 from registry.present.reviews import review_out
@@ -28,7 +36,7 @@ from registry.schemas.policy import (
 )
 from registry.schemas.review import ReviewSchema
 from registry.security import Permission, current_actor, requires
-from registry.services import catalogue, chain, content, odrl, policies, reviews
+from registry.services import audit, catalogue, chain, content, odrl, policies, reviews
 from registry.web import not_modified
 
 blp = Blueprint(
@@ -291,6 +299,22 @@ class Odrl(MethodView):
             mimetype="application/ld+json",
             headers={"ETag": etag},
         )
+
+
+@blp.route("/policies/<string:slug>/versions/<id:number>/proof")
+class VersionProof(MethodView):
+    @requires(Permission.PUBLIC)
+    @blp.doc(responses=PROOF_RESPONSE)
+    @problems(404)
+    def get(self, slug: str, number: int) -> Response:
+        """A c2sp.org/tlog-proof that the version was published as it reads, checkable offline"""
+        session = current_session()
+        version = policies.get_version(session, current_actor(), slug, number)
+        entity = f"{slug}/{version.number}"
+        proof = audit.proof_of(session, "policy_version", entity, "version.published")
+        if proof is None:
+            raise NotFound(f"Version {number} of {slug} has not been published.")
+        return proof_response(proof)
 
 
 @blp.route("/policies/<string:slug>/versions/<id:number>/diff")

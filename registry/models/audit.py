@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, LargeBinary, SmallInteger, String
+from sqlalchemy import JSON, BigInteger, Index, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.db import Base
@@ -72,3 +72,18 @@ class TreeNode(Base):
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class WitnessedLog(Base):
+    """Another log this registry witnesses (c2sp.org/tlog-witness): the latest checkpoint
+    it cosigned for the log's origin. Only ever moves forward, and only by a consistency
+    proof from the size it holds."""
+
+    __tablename__ = "witnessed_logs"
+
+    origin: Mapped[str] = mapped_column(String(255), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    # The checkpoint as submitted, with the log's signature (and the cosignature added).
+    checkpoint: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

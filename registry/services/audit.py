@@ -579,6 +579,30 @@ def rebuild_tree(session: Session, *, batch: int = 5000) -> int:
         after = rows[-1][0]
 
 
+def proof_of(session: Session, entity_type: str, entity_id: str, action: str) -> note.Proof | None:
+    """A c2sp.org/tlog-proof that the latest ``action`` event of the entity is in the log:
+    its index, the inclusion path to the latest checkpoint, that checkpoint's signed note,
+    and (as the proof's extra data) the event itself as it is hashed, with its hash, so an
+    offline check can tie the leaf to what the event says. None if there is no such event,
+    or no checkpoint signed as a note yet."""
+    row = session.execute(
+        select(*_EVENT_COLUMNS)
+        .where(
+            AuditEvent.entity_type == entity_type,
+            AuditEvent.entity_id == entity_id,
+            AuditEvent.action == action,
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    checkpoint = latest_checkpoint(session)
+    signed = signed_note(checkpoint) if checkpoint else None
+    if row is None or checkpoint is None or signed is None or row.seq > checkpoint.size:
+        return None
+    _, _, path = inclusion(session, row.seq - 1, checkpoint.size)
+    return note.Proof(row.seq - 1, tuple(path), signed, chain.canonical(document(row)))
+
+
 TILE_WIDTH = 256
 
 

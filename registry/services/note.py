@@ -218,3 +218,127 @@ def parse_checkpoint(text: str) -> Checkpoint:
     if len(root_hash) != 32:
         raise NoteError("A checkpoint's root hash is 32 bytes (SHA-256).")
     return Checkpoint(origin, int(size), root_hash, tuple(lines[3:]))
+
+
+# --- c2sp.org/tlog-proof: an entry's inclusion, checkable offline ---------------------------
+
+PROOF_HEADER = "c2sp.org/tlog-proof@v1"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """An entry's index, its inclusion path (leaf's sibling first) and the checkpoint the
+    path leads to, with optional opaque extra data (not authenticated by the proof)."""
+
+    index: int
+    path: tuple[bytes, ...]
+    checkpoint: str  # the signed note, verbatim
+    extra: bytes | None = None
+
+    @property
+    def text(self) -> str:
+        lines = [PROOF_HEADER]
+        if self.extra is not None:
+            lines.append("extra " + base64.b64encode(self.extra).decode())
+        lines.append(f"index {self.index}")
+        lines += [base64.b64encode(node).decode() for node in self.path]
+        return "\n".join(lines) + "\n\n" + self.checkpoint
+
+
+def parse_proof(text: str) -> Proof:
+    """A tlog-proof, parsed; its checkpoint and path are checked by whoever reads it."""
+    head, blank, checkpoint = text.partition("\n\n")
+    if not blank:
+        raise NoteError("A tlog proof has a blank line before its checkpoint.")
+    lines = head.split("\n")
+    if lines[0] != PROOF_HEADER:
+        raise NoteError(f"A tlog proof starts with the line {PROOF_HEADER}.")
+    lines = lines[1:]
+    extra = None
+    if lines and lines[0].startswith("extra "):
+        try:
+            extra = base64.b64decode(lines[0][len("extra ") :], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise NoteError("The extra line of a tlog proof is base64.") from exc
+        lines = lines[1:]
+    if not lines or not lines[0].startswith("index ") or not _DECIMAL.fullmatch(lines[0][6:]):
+        raise NoteError("A tlog proof names the entry's index: index <decimal>.")
+    index = int(lines[0][6:])
+    path = []
+    for line in lines[1:]:
+        try:
+            node = base64.b64decode(line, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise NoteError("Each inclusion proof line of a tlog proof is a base64 hash.") from exc
+        if len(node) != 32:
+            raise NoteError("Each inclusion proof line of a tlog proof is a 32-byte hash.")
+        path.append(node)
+    return Proof(index, tuple(path), checkpoint, extra)
+
+
+# --- c2sp.org/tlog-cosignature: a witness's timestamped Ed25519 cosignature ---------------
+
+COSIGNATURE_ED25519 = 0x04
+
+
+def cosigner_key_id(name: str, public_key: bytes) -> int:
+    return key_id(name, public_key, COSIGNATURE_ED25519)
+
+
+def cosigner_vkey(name: str, public_key: bytes) -> str:
+    """A cosigner's verifier key: ``name+hexid+base64(0x04 || key)``."""
+    _check_name(name)
+    material = base64.b64encode(bytes([COSIGNATURE_ED25519]) + public_key).decode()
+    return f"{name}+{cosigner_key_id(name, public_key):08x}+{material}"
+
+
+def _cosigned_message(checkpoint_text: str, timestamp: int) -> bytes:
+    return f"cosignature/v1\ntime {timestamp}\n{checkpoint_text}".encode()
+
+
+def cosign(checkpoint_text: str, name: str, private_key: Ed25519PrivateKey, timestamp: int) -> str:
+    """The cosignature line of ``name``'s key over a checkpoint's text, at ``timestamp``
+    (POSIX seconds): the statement that it is the largest consistent tree seen then."""
+    _check_text(checkpoint_text)
+    if not 0 < timestamp < 2**63:
+        raise NoteError("A cosignature's timestamp is between 1 and 2**63 - 1.")
+    public = raw_public_key(private_key)
+    signature = private_key.sign(_cosigned_message(checkpoint_text, timestamp))
+    packed = struct.pack(">IQ", cosigner_key_id(name, public), timestamp) + signature
+    return f"{DASH} {name} {base64.b64encode(packed).decode()}\n"
+
+
+def cosignature_time(
+    checkpoint_text: str, signature: Signature, name: str, public_key: bytes
+) -> int | None:
+    """The timestamp of a valid cosignature by ``name``'s key; None if it is not one."""
+    if signature.name != name or signature.key_id != cosigner_key_id(name, public_key):
+        return None
+    if len(signature.signature) != 8 + 64:
+        return None
+    (timestamp,) = struct.unpack(">Q", signature.signature[:8])
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            signature.signature[8:], _cosigned_message(checkpoint_text, timestamp)
+        )
+    except (InvalidSignature, ValueError):
+        return None
+    return int(timestamp)
+
+
+def parse_cosigner_vkey(vkey: str) -> tuple[str, bytes]:
+    """(name, public key) of a cosigner's verifier key (type 0x04), checked against its ID."""
+    parts = vkey.strip().split("+", 2)
+    if len(parts) != 3:
+        raise NoteError("A verifier key is <name>+<key ID in hex>+<base64 key>.")
+    name, hex_id, material = parts
+    _check_name(name)
+    try:
+        raw = base64.b64decode(material, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError("The key of a verifier key is not base64.") from exc
+    if len(raw) != 33 or raw[0] != COSIGNATURE_ED25519:
+        raise NoteError("A cosigner's verifier key is of type 0x04 (Ed25519 cosignature).")
+    if f"{cosigner_key_id(name, raw[1:]):08x}" != hex_id:
+        raise NoteError(f"The verifier key's ID {hex_id} is not the ID of its key and name.")
+    return name, raw[1:]

@@ -5,6 +5,7 @@
 //	tlogcheck inclusion SIZE ROOT INDEX LEAF PROOF...  RFC 6962 inclusion (hex hashes)
 //	tlogcheck consistency OLD OLDROOT NEW NEWROOT PROOF...
 //	tlogcheck tiles PREFIX VKEY                         the whole tree from its tiles (tlog-tiles)
+//	tlogcheck proof VKEY FILE                           a c2sp.org/tlog-proof of one event
 //
 // Exit status 0 when the check holds, 1 when it does not, 2 for bad arguments.
 package main
@@ -14,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,6 +99,11 @@ func main() {
 			fail(1, "consistency: %v", err)
 		}
 		fmt.Println("ok")
+	case "proof":
+		if len(args) != 2 {
+			fail(2, "usage: tlogcheck proof VKEY FILE")
+		}
+		proof(strings.TrimSpace(args[0]), args[1])
 	case "tiles":
 		if len(args) != 2 {
 			fail(2, "usage: tlogcheck tiles PREFIX VKEY")
@@ -220,4 +227,74 @@ func tiles(prefix, vkey string) {
 		}
 	}
 	fmt.Printf("ok %d\n", size)
+}
+
+// proof checks a tlog proof: the checkpoint note opens with the key, and the event in the
+// extra data (its hash is the log entry) is at the index in the signed tree.
+func proof(vkey, file string) {
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		fail(2, "verifier key: %v", err)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		fail(2, "%v", err)
+	}
+	parts := strings.SplitN(string(raw), "\n\n", 2)
+	if len(parts) != 2 {
+		fail(1, "no blank line before the checkpoint")
+	}
+	lines := strings.Split(parts[0], "\n")
+	if lines[0] != "c2sp.org/tlog-proof@v1" {
+		fail(1, "not a tlog proof")
+	}
+	lines = lines[1:]
+	var extra []byte
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "extra ") {
+		extra, err = base64.StdEncoding.DecodeString(lines[0][6:])
+		if err != nil {
+			fail(1, "extra: %v", err)
+		}
+		lines = lines[1:]
+	}
+	if len(lines) == 0 || !strings.HasPrefix(lines[0], "index ") {
+		fail(1, "no index line")
+	}
+	index := number(lines[0][6:])
+	var path tlog.RecordProof
+	for _, line := range lines[1:] {
+		h, err := base64.StdEncoding.DecodeString(line)
+		if err != nil || len(h) != tlog.HashSize {
+			fail(1, "not a hash: %q", line)
+		}
+		var node tlog.Hash
+		copy(node[:], h)
+		path = append(path, node)
+	}
+	n, err := note.Open([]byte(parts[1]), note.VerifierList(verifier))
+	if err != nil {
+		fail(1, "checkpoint: %v", err)
+	}
+	head := strings.Split(n.Text, "\n")
+	size := number(head[1])
+	rootRaw, err := base64.StdEncoding.DecodeString(head[2])
+	if err != nil || len(rootRaw) != tlog.HashSize {
+		fail(1, "checkpoint root")
+	}
+	var root tlog.Hash
+	copy(root[:], rootRaw)
+	var event struct {
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(extra, &event); err != nil {
+		fail(1, "extra is not an event: %v", err)
+	}
+	entry, err := hex.DecodeString(event.Hash)
+	if err != nil {
+		fail(1, "event hash: %v", err)
+	}
+	if err := tlog.CheckRecord(path, size, root, index, tlog.RecordHash(entry)); err != nil {
+		fail(1, "record %d: %v", index, err)
+	}
+	fmt.Printf("ok %d %d\n", index, size)
 }
