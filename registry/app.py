@@ -85,6 +85,9 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     if app.config["WITNESS_NAME"]:
         app.extensions["registry.witness"] = _witness(app)
+    from registry.services.witnessing import parse_witnesses
+
+    app.extensions["registry.witnesses"] = parse_witnesses(app.config["WITNESSES"])
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
     init_policy_set_cache(app)

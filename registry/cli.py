@@ -184,6 +184,36 @@ def audit_verify_command(all_signatures: bool) -> None:
         sys.exit(1)
 
 
+@registry_cli.command("witness")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Keep submitting, every this many seconds (default: once).",
+)
+def witness_command(every: float | None) -> None:
+    """Submit the latest checkpoint to every configured witness (REGISTRY_WITNESSES) and
+    keep their cosignatures; exit 1 if one did not cosign. A witness that is down is
+    retried next time, from the size it last cosigned."""
+    import time
+
+    from registry.services import witnessing
+
+    cosigners = current_app.extensions["registry.witnesses"]
+    if not cosigners:
+        raise click.ClickException("No witness is configured: set REGISTRY_WITNESSES.")
+    post = witnessing.http_post(current_app.config["WITNESS_TIMEOUT_S"])
+    while True:
+        outcomes = witnessing.submit(current_session(), cosigners, post)
+        db.session.remove()  # the next round reads the log afresh
+        for name, outcome in sorted(outcomes.items()):
+            click.echo(f"{name}: {outcome}", err=True)
+        failed = [o for o in outcomes.values() if o not in ("cosigned", "already cosigned")]
+        if every is None:
+            sys.exit(1 if failed else 0)
+        time.sleep(every)
+
+
 @registry_cli.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def backup_command(path: str) -> None:

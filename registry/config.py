@@ -74,6 +74,12 @@ DEFAULTS: dict[str, Any] = {
     "WITNESS_NAME": "",
     "WITNESS_KEY_FILE": None,
     "WITNESS_LOGS": "",
+    # The witnesses this log submits its checkpoints to: "<submission prefix> <cosigner
+    # verifier key>" pairs, separated by commas; and how many must cosign a checkpoint
+    # for GET /audit-events/checkpoint?witnessed=1 to answer it (k of n).
+    "WITNESSES": "",
+    "WITNESS_QUORUM": 1,
+    "WITNESS_TIMEOUT_S": 5.0,
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,

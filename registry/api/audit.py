@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -23,6 +23,7 @@ from registry.present.audit import checkpoint_out, verify_report
 from registry.schemas.audit import (
     AuditEventSchema,
     AuditQuerySchema,
+    CheckpointQuerySchema,
     CheckpointSchema,
     ConsistencyQuerySchema,
     ConsistencySchema,
@@ -32,7 +33,7 @@ from registry.schemas.audit import (
     VerifyReportSchema,
 )
 from registry.security import Permission, requires
-from registry.services import audit
+from registry.services import audit, witnessing
 
 blp = Blueprint(
     "audit",
@@ -208,16 +209,36 @@ class LatestCheckpoint(MethodView):
             }
         }
     )
+    @blp.arguments(CheckpointQuerySchema(), location="query")
     @problems(404)
-    def get(self) -> Any:
+    def get(self, args: dict[str, Any]) -> Any:
         """The latest signed checkpoint: a C2SP signed note, or JSON when asked"""
-        checkpoint = audit.latest_checkpoint(current_session())
+        session = current_session()
+        cosignatures: list[str] = []
+        checkpoint: Checkpoint | None
+        if args["witnessed"]:
+            found = witnessing.witnessed(
+                session,
+                current_app.extensions["registry.witnesses"],
+                current_app.config["WITNESS_QUORUM"],
+            )
+            if found is None:
+                raise NotFound("No checkpoint is cosigned by enough witnesses yet.")
+            checkpoint, cosignatures = found
+        else:
+            checkpoint = audit.latest_checkpoint(session)
         if checkpoint is None:
             raise NotFound("The log is empty: there is no checkpoint yet.")
         signed = audit.signed_note(checkpoint)
         if signed is not None and not _asks_for_json():
-            return Response(signed, content_type=NOTE_MEDIA_TYPE, headers=_NO_STORE)
-        return checkpoint_out(checkpoint)
+            body = signed + "".join(cosignatures)
+            return Response(body, content_type=NOTE_MEDIA_TYPE, headers=_NO_STORE)
+        document = checkpoint_out(checkpoint)
+        if args["witnessed"]:
+            document["cosignatures"] = cosignatures
+            if document["note"] is not None:
+                document["note"] += "".join(cosignatures)
+        return document
 
 
 @blp.route("/audit-events/verifier-key")

@@ -87,3 +87,28 @@ class WitnessedLog(Base):
     # The checkpoint as submitted, with the log's signature (and the cosignature added).
     checkpoint: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class Cosignature(Base):
+    """A witness's cosignature of one of this log's checkpoints (c2sp.org/tlog-cosignature),
+    checked against the witness's key before it is kept."""
+
+    __tablename__ = "checkpoint_cosignatures"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    line: Mapped[str] = mapped_column(Text)  # the signature line, as the witness answered it
+    cosigned_at: Mapped[datetime]
+
+
+class WitnessProgress(Base):
+    """How far each configured witness has cosigned this log: the old size of the next
+    submission, and the last thing that went wrong (a witness that is down never blocks a
+    write; it catches up from here)."""
+
+    __tablename__ = "witness_progress"
+
+    witness: Mapped[str] = mapped_column(String(255), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    checked_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(500))

@@ -10,7 +10,7 @@ from flask import current_app
 
 from registry.db import current_session, utcnow
 from registry.models.audit import Checkpoint
-from registry.services import audit, chain
+from registry.services import audit, chain, witnessing
 
 _VERIFY_CACHE = "registry.audit.verify_cache"
 
@@ -42,5 +42,11 @@ def verify_report() -> dict[str, Any]:
         return dict(cached[1])
     report = audit.verify(current_session()).as_dict()
     report["checked_at"] = chain.format_time(utcnow())
+    found = witnessing.witnessed(
+        current_session(),
+        current_app.extensions["registry.witnesses"],
+        current_app.config["WITNESS_QUORUM"],
+    )
+    report["witnessed_size"] = found[0].size if found else None
     cache["report"] = (time.monotonic(), report)
     return dict(report)

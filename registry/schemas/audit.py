@@ -78,6 +78,10 @@ class CheckpointSchema(Schema):
             "before notes were signed."
         },
     )
+    cosignatures = fields.List(
+        fields.String(),
+        metadata={"description": "With ?witnessed=1: the witnesses' cosignature lines."},
+    )
     verifier_key = fields.String(
         required=True,
         metadata={
@@ -133,6 +137,23 @@ class VerifyReportSchema(Schema):
         metadata={"description": "The first live row that disagrees with the log."},
     )
     checked_at = fields.String(required=True, metadata={"format": "date-time"})
+    witnessed_size = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The size of the latest checkpoint enough witnesses cosigned "
+            "(null: none yet, or no witness configured)."
+        },
+    )
+
+
+class CheckpointQuerySchema(QueryArgs):
+    witnessed = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "The latest checkpoint that enough witnesses cosigned "
+            "(REGISTRY_WITNESS_QUORUM of REGISTRY_WITNESSES), with their cosignatures."
+        },
+    )
 
 
 class InclusionQuerySchema(QueryArgs):

@@ -32,7 +32,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Date, Numeric, Table, func, insert, select, text
+from sqlalchemy import Date, Numeric, Table, func, insert, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -191,19 +191,19 @@ def write(
 
 
 def _rows(session: Session, table: Table) -> Iterator[dict[str, Any]]:
-    """A table's rows in key order, in batches (every table has a one-column key)."""
-    [key] = list(table.primary_key.columns)
-    after: Any = None
+    """A table's rows in key order, in batches (keyset pagination on the whole key)."""
+    keys = list(table.primary_key.columns)
+    after: tuple[Any, ...] | None = None
     while True:
-        statement = select(table).order_by(key).limit(BATCH)
+        statement = select(table).order_by(*keys).limit(BATCH)
         if after is not None:
-            statement = statement.where(key > after)
+            statement = statement.where(tuple_(*keys) > tuple_(*after))
         rows = session.execute(statement).mappings().all()
         if not rows:
             return
         for row in rows:
             yield {name: _encode(value) for name, value in row.items()}
-        after = rows[-1][key.name]
+        after = tuple(rows[-1][key.name] for key in keys)
 
 
 # --- reading and checking ------------------------------------------------------------------
@@ -442,7 +442,10 @@ def reset_sequences(session: Session) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     for table in _tables():
-        [column] = list(table.primary_key.columns)
+        columns = list(table.primary_key.columns)
+        if len(columns) != 1:
+            continue  # a composite key is never a serial column
+        [column] = columns
         sequence = session.execute(
             text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": column.name}
         ).scalar()
