@@ -804,3 +804,37 @@ def test_importing_the_module_loads_neither_flask_nor_a_database_driver() -> Non
         cwd=Path(__file__).resolve().parents[1],
     )
     assert result.stdout.strip() == "[]"
+
+
+# --- proofs from stored nodes, as the registry serves them -----------------------------------
+
+
+def _stored(leaves: Sequence[bytes]) -> dict[merkle.Node, bytes]:
+    """Every node the appends complete, as the log stores them."""
+    frontier = merkle.Frontier()
+    completed: list[tuple[merkle.Node, bytes]] = []
+    for leaf in leaves:
+        frontier.append_leaf_hash(leaf, completed)
+    return dict(completed)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=600), st.data())
+def test_proofs_from_stored_nodes_are_the_proofs_from_every_leaf(size: int, data: Any) -> None:
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(size)]
+    nodes = _stored(leaves)
+    # About two stored nodes per leaf, each complete: level l index i covers 2**l leaves.
+    assert len(nodes) == 2 * size - size.bit_count()
+
+    def mth(lo: int, hi: int) -> bytes:
+        return merkle.range_hash(merkle.range_nodes(lo, hi), nodes)
+
+    assert mth(0, size) == merkle.root_from_leaf_hashes(leaves)
+    index = data.draw(st.integers(min_value=0, max_value=size - 1))
+    path = [mth(lo, hi) for lo, hi in merkle.inclusion_ranges(index, size)]
+    assert path == merkle.inclusion_proof(leaves, index, size)
+    assert merkle.verify_inclusion(leaves[index], index, size, path, mth(0, size))
+    first = data.draw(st.integers(min_value=1, max_value=size))
+    proof = [mth(lo, hi) for lo, hi in merkle.consistency_ranges(first, size)]
+    assert proof == merkle.consistency_proof(leaves, first, size)
+    assert merkle.verify_consistency(first, size, mth(0, first), mth(0, size), proof)

@@ -302,23 +302,7 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
         raise ValueError("index and size must be integers")
     if size > len(leaf_hashes):
         raise ValueError(f"tree size {size} exceeds the {len(leaf_hashes)} leaves given")
-    if not 0 <= index < size:
-        raise ValueError(f"leaf index {index} is not in a tree of size {size}")
-    # Walk down from the root, collecting each sibling subtree's root; RFC 6962 lists them
-    # bottom-up, so reverse at the end.
-    path: list[bytes] = []
-    lo, hi, m = 0, size, index
-    while hi - lo > 1:
-        k = _split(hi - lo)
-        if m < k:
-            path.append(root_from_leaf_hashes(leaf_hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            path.append(root_from_leaf_hashes(leaf_hashes[lo : lo + k]))
-            lo += k
-            m -= k
-    path.reverse()
-    return path
+    return [root_from_leaf_hashes(leaf_hashes[lo:hi]) for lo, hi in inclusion_ranges(index, size)]
 
 
 def consistency_proof(leaf_hashes: Sequence[bytes], first: int, second: int) -> list[bytes]:
@@ -331,26 +315,9 @@ def consistency_proof(leaf_hashes: Sequence[bytes], first: int, second: int) -> 
         raise ValueError("tree sizes must be integers")
     if second > len(leaf_hashes):
         raise ValueError(f"tree size {second} exceeds the {len(leaf_hashes)} leaves given")
-    if not 0 < first <= second:
-        raise ValueError(f"no consistency proof from size {first} to size {second}")
-    # SUBPROOF(m, D[lo:hi], b), unrolled: every step appends one subtree root and narrows to
-    # the other side; RFC 6962 lists the nodes bottom-up, so reverse at the end.
-    path: list[bytes] = []
-    lo, hi, m, whole_first_tree = 0, second, first, True
-    while m != hi - lo:
-        k = _split(hi - lo)
-        if m <= k:
-            path.append(root_from_leaf_hashes(leaf_hashes[lo + k : hi]))
-            hi = lo + k
-        else:
-            path.append(root_from_leaf_hashes(leaf_hashes[lo : lo + k]))
-            lo += k
-            m -= k
-            whole_first_tree = False
-    if not whole_first_tree:
-        path.append(root_from_leaf_hashes(leaf_hashes[lo:hi]))
-    path.reverse()
-    return path
+    return [
+        root_from_leaf_hashes(leaf_hashes[lo:hi]) for lo, hi in consistency_ranges(first, second)
+    ]
 
 
 def verify_inclusion(

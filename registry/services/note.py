@@ -96,8 +96,8 @@ def _check_name(name: str) -> None:
 VKEY = re.compile(r"[^+\s]+\+[0-9a-f]{8}\+\S+")
 
 
-def parse_vkey(vkey: str) -> Verifier:
-    """A verifier key ``name+hexid+base64(0x01 || key)``, checked against its own ID."""
+def _parse_vkey(vkey: str, signature_type: int) -> tuple[str, bytes]:
+    """(name, public key) of a verifier key of ``signature_type``, checked against its ID."""
     parts = vkey.strip().split("+", 2)  # the base64 key may hold '+' itself
     if len(parts) != 3:
         raise NoteError("A verifier key is <name>+<key ID in hex>+<base64 key>.")
@@ -109,12 +109,19 @@ def parse_vkey(vkey: str) -> Verifier:
         raw = base64.b64decode(material, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise NoteError("The key of a verifier key is not base64.") from exc
-    if len(raw) != 33 or raw[0] != ED25519:
-        raise NoteError("Only Ed25519 verifier keys (type 0x01, 32 bytes) are supported.")
-    verifier = Verifier.for_key(name, raw[1:])
-    if verifier.key_id != int(hex_id, 16):
+    if len(raw) != 33 or raw[0] != signature_type:
+        raise NoteError(
+            f"Only Ed25519 verifier keys of type 0x{signature_type:02x} (32 bytes) serve here."
+        )
+    if key_id(name, raw[1:], signature_type) != int(hex_id, 16):
         raise NoteError(f"The verifier key's ID {hex_id} is not the ID of its key and name.")
-    return verifier
+    return name, raw[1:]
+
+
+def parse_vkey(vkey: str) -> Verifier:
+    """A log's verifier key ``name+hexid+base64(0x01 || key)``."""
+    name, public_key = _parse_vkey(vkey, ED25519)
+    return Verifier.for_key(name, public_key)
 
 
 def signature(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
@@ -327,18 +334,5 @@ def cosignature_time(
 
 
 def parse_cosigner_vkey(vkey: str) -> tuple[str, bytes]:
-    """(name, public key) of a cosigner's verifier key (type 0x04), checked against its ID."""
-    parts = vkey.strip().split("+", 2)
-    if len(parts) != 3:
-        raise NoteError("A verifier key is <name>+<key ID in hex>+<base64 key>.")
-    name, hex_id, material = parts
-    _check_name(name)
-    try:
-        raw = base64.b64decode(material, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise NoteError("The key of a verifier key is not base64.") from exc
-    if len(raw) != 33 or raw[0] != COSIGNATURE_ED25519:
-        raise NoteError("A cosigner's verifier key is of type 0x04 (Ed25519 cosignature).")
-    if f"{cosigner_key_id(name, raw[1:]):08x}" != hex_id:
-        raise NoteError(f"The verifier key's ID {hex_id} is not the ID of its key and name.")
-    return name, raw[1:]
+    """(name, public key) of a cosigner's verifier key (type 0x04)."""
+    return _parse_vkey(vkey, COSIGNATURE_ED25519)
