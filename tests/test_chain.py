@@ -114,3 +114,16 @@ def test_faults_name_the_first_bad_sequence_number() -> None:
     report = chain.verify_log(events, forged, public)
     assert not report.ok and "not signed" in (report.reason or "")
     assert json.dumps(report.as_dict())
+
+
+def test_tuples_take_the_fast_path_like_lists(monkeypatch: Any) -> None:
+    """A decision's audit event cites its policies as tuples; they are JSON arrays, and
+    were sent down the reference implementation's slow path for nothing."""
+    value = {"policies": [("research-data", 1, "ab" * 32)], "n": 1}
+    expected = bytes(rfc8785.dumps(value))
+
+    def refuse(*_: Any) -> bytes:
+        raise AssertionError("the slow path")
+
+    monkeypatch.setattr(chain.rfc8785, "dumps", refuse)
+    assert chain.canonical(value) == expected

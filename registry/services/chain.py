@@ -46,7 +46,7 @@ def _plain(value: Any) -> bool:
     """Whether ``json.dumps`` already writes ``value`` exactly as RFC 8785 would.
 
     True for trees of dicts with ASCII keys (UTF-16 and code point order then agree),
-    lists, strings, booleans, None and integers within I-JSON's safe range. Floats need
+    lists and tuples, strings, booleans, None and integers within I-JSON's safe range. Floats need
     RFC 8785's number formatting, so they take the slow path.
     """
     stack = [value]
@@ -63,7 +63,7 @@ def _plain(value: Any) -> bool:
                 if not isinstance(key, str) or not key.isascii():
                     return False
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, list | tuple):  # both are JSON arrays, to json.dumps and RFC 8785
             stack.extend(item)
         else:
             return False
