@@ -171,3 +171,25 @@ def test_a_published_version_has_a_public_proof_and_a_draft_has_none(
     editor, _ = f.as_role(app, "editor")
     assert editor.post(f"{API}/policies/{SLUG}/versions", json={}).status_code == 201
     assert_problem(editor.get(f"{API}/policies/{SLUG}/versions/2/proof"), 404)
+
+
+def test_a_decision_cites_its_own_place_in_the_log(world: dict[str, Any]) -> None:
+    """The index is in the decision itself, so it is in the bytes that are cited, and it
+    is where the proof finds the event, however other writes interleave."""
+    app: Flask = world["app"]
+    reader: FlaskClient = world["reader"]
+    auditor, _ = f.as_role(app, "auditor")
+    cited = []
+    for i in range(3):
+        f.organisation(f"Between {i}")  # another write, another event, between decisions
+        cited.append(reader.post(f"{API}/decisions", json=ASKED).get_json())
+    for decision in [json.loads(world["decision"]), *cited]:
+        assert decision["log"]["origin"] == app.config["LOG_ORIGIN"]
+        index = decision["log"]["index"]
+        event = auditor.get(f"{API}/audit-events?entity_type=decision&entity_id={decision['id']}")
+        [recorded] = event.get_json()
+        assert recorded["seq"] == index + 1
+        proof = note.parse_proof(
+            reader.get(f"{API}/decisions/{decision['id']}/proof").get_data(as_text=True)
+        )
+        assert proof.index == index

@@ -160,6 +160,17 @@ class DutySchema(Schema):
     parameters = fields.Dict(keys=fields.String(), required=True)
 
 
+class DecisionLogSchema(Schema):
+    origin = fields.String(required=True, metadata={"description": "The audit log's origin."})
+    index = fields.Integer(
+        required=True,
+        metadata={
+            "description": "The 0-based index of the event that recorded this decision: "
+            "GET /decisions/{id}/proof proves it is there."
+        },
+    )
+
+
 class DecisionSchema(Schema):
     """A decision exactly as answered: the same RFC 8785 canonical bytes whenever read."""
 
@@ -177,6 +188,13 @@ class DecisionSchema(Schema):
     duties = fields.List(fields.Nested(DutySchema), required=True)
     referred_categories = fields.List(
         choice("SensitiveCategory", catalogue.SENSITIVE_CATEGORIES), required=True
+    )
+    log = fields.Nested(
+        DecisionLogSchema,
+        metadata={
+            "description": "Where the decision's event is in the audit log (absent on "
+            "decisions recorded before decisions cited it)."
+        },
     )
 
 

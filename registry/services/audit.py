@@ -43,6 +43,7 @@ class _Pending:
     before: Any
     after: Any
     at: datetime
+    seq: int | None = None  # the place reserved for it with ``next_seq``, if one was
 
 
 def record(
@@ -54,14 +55,27 @@ def record(
     *,
     before: Any = None,
     after: Any = None,
+    seq: int | None = None,
 ) -> None:
     """Queue an audit event; it is appended when ``session`` commits, or never.
 
-    ``before`` and ``after`` are JSON-ready snapshots of the entity.
+    ``before`` and ``after`` are JSON-ready snapshots of the entity. ``seq`` is the place
+    ``next_seq`` reserved for it: the append fails rather than put it elsewhere.
     """
     session.info.setdefault(_PENDING, []).append(
-        _Pending(actor, action, entity_type, str(entity_id), before, after, utcnow())
+        _Pending(actor, action, entity_type, str(entity_id), before, after, utcnow(), seq)
     )
+
+
+def next_seq(session: Session) -> int:
+    """The sequence number the next event ``record``-ed in this transaction will have.
+
+    Takes the chain's lock now (it is held to the commit, which appends under it anyway),
+    so that no other transaction can append in between: a document can then cite its own
+    event's place in the log before the event is written.
+    """
+    _lock_chain(session)
+    return _head(session)[0] + len(session.info.get(_PENDING, [])) + 1
 
 
 def _lock_chain(session: Session) -> None:
@@ -117,6 +131,8 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     completed: list[tuple[merkle.Node, bytes]] = []  # the tree's nodes these events complete
     for item in pending:
         seq += 1
+        if item.seq is not None and item.seq != seq:
+            raise RuntimeError(f"event {item.action} was reserved place {item.seq}, not {seq}")
         row = {
             "seq": seq,
             "occurred_at": item.at,

@@ -120,6 +120,7 @@ def record(
     answer = evaluation.evaluate(policy_set, proposal(request))
     now = utcnow()
     public_id = str(uuid.uuid4())
+    seq = audit.next_seq(session)  # the decision cites its own event's place in the log
     document = {
         "id": public_id,
         "decided_at": chain.format_time(now),
@@ -130,6 +131,7 @@ def record(
         },
         "request": request,
         **answer,
+        "log": {"origin": audit.log_verifier().name, "index": seq - 1},
     }
     result_hash = chain.sha256_hex(chain.canonical(document))
     row = {
@@ -161,6 +163,7 @@ def record(
             "result_hash": result_hash,
             "policies": [(p["slug"], p["version"], p["content_hash"]) for p in answer["policies"]],
         },
+        seq=seq,
     )
     return decision
 
