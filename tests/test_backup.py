@@ -370,3 +370,41 @@ def test_a_backup_restores_into_the_other_database(
         )
         assert (after["size"], after["root_hash"]) == (checkpoint["size"], checkpoint["root_hash"])
         assert other.test_client().get(f"{API}/audit-events/verify").get_json()["ok"]
+
+
+def test_tables_keyed_on_two_columns_are_backed_up_batch_after_batch(
+    source: Flask, target: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Witnesses' cosignatures are keyed on (size, witness): a backup pages them on the
+    whole key, so none is lost or repeated across batches (two rows a batch here)."""
+    from datetime import UTC, datetime
+
+    from registry.models.audit import Cosignature, WitnessProgress
+
+    with source.app_context():
+        when = datetime(2026, 12, 3, tzinfo=UTC)
+        for size in (1, 2, 3):
+            for witness in ("w1.example/w", "w2.example/w"):
+                db.session.add(
+                    Cosignature(
+                        size=size, witness=witness, line=f"{size} {witness}\n", cosigned_at=when
+                    )
+                )
+        db.session.add(WitnessProgress(witness="w1.example/w", size=3, checked_at=when))
+        db.session.commit()
+        expected = _counts(source)
+    monkeypatch.setattr(backup, "BATCH", 2)
+    path = tmp_path / "keyed.backup.gz"
+    with source.app_context():
+        made = source.test_cli_runner().invoke(args=["registry", "backup", str(path)])
+    assert made.exit_code == 0, made.output
+    result = _restore(target, path)
+    assert result.exit_code == 0, result.output
+    assert _counts(target) == expected
+    with target.app_context():
+        kept = db.session.query(Cosignature.size, Cosignature.witness).order_by(
+            Cosignature.size, Cosignature.witness
+        )
+        assert [tuple(row) for row in kept] == [
+            (size, witness) for size in (1, 2, 3) for witness in ("w1.example/w", "w2.example/w")
+        ]
