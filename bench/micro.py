@@ -151,15 +151,11 @@ def _fill_log(app: Any, count: int) -> None:
 
 
 def _insert_nodes(nodes: list[Any]) -> None:
-    from sqlalchemy import insert
-
     from registry.db import db
-    from registry.models.audit import TreeNode
+    from registry.services.audit import store_nodes
 
-    if nodes:
-        rows = [{"level": level, "idx": idx, "hash": value} for (level, idx), value in nodes]
-        db.session.execute(insert(TreeNode), rows)
-        nodes.clear()
+    store_nodes(db.session(), nodes)
+    nodes.clear()
 
 
 PROOF_SIZES = (10_000, 1_000_000)

@@ -15,7 +15,7 @@ from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 from sqlalchemy import select
 
-from registry.api.base import Blueprint, next_link, page_after, problems
+from registry.api.base import TEXT_MEDIA_TYPE, Blueprint, next_link, page_after, problems
 from registry.db import current_session
 from registry.errors import InvalidInput, NotFound
 from registry.models.audit import AuditEvent, Checkpoint
@@ -188,9 +188,6 @@ class Verify(MethodView):
         return verify_report()
 
 
-NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
-
-
 @blp.route("/audit-events/checkpoint")
 class LatestCheckpoint(MethodView):
     @requires(Permission.PUBLIC)
@@ -232,7 +229,7 @@ class LatestCheckpoint(MethodView):
         signed = audit.signed_note(checkpoint)
         if signed is not None and not _asks_for_json():
             body = signed + "".join(cosignatures)
-            return Response(body, content_type=NOTE_MEDIA_TYPE, headers=_NO_STORE)
+            return Response(body, content_type=TEXT_MEDIA_TYPE, headers=_NO_STORE)
         document = checkpoint_out(checkpoint)
         if args["witnessed"]:
             document["cosignatures"] = cosignatures
@@ -255,7 +252,7 @@ class VerifierKey(MethodView):
     )
     def get(self) -> Response:
         """The key checkpoints are signed with, as a C2SP verifier key"""
-        return Response(audit.log_verifier().vkey + "\n", content_type=NOTE_MEDIA_TYPE)
+        return Response(audit.log_verifier().vkey + "\n", content_type=TEXT_MEDIA_TYPE)
 
 
 # A checkpoint changes with every write: kept by no cache for more than a moment.
@@ -401,7 +398,7 @@ class LogCheckpoint(MethodView):
         signed = audit.signed_note(checkpoint) if checkpoint else None
         if signed is None:
             raise NotFound("No checkpoint has been signed as a note yet.")
-        return Response(signed, content_type=NOTE_MEDIA_TYPE, headers=_NO_STORE)
+        return Response(signed, content_type=TEXT_MEDIA_TYPE, headers=_NO_STORE)
 
 
 @blp.route("/log/tile/<string:level>/<path:index>")

@@ -197,7 +197,8 @@ def conditional() -> Callable[[F], F]:
     return decorate
 
 
-PROOF_MEDIA_TYPE = "text/plain; charset=utf-8"
+# Notes, proofs and keys (C2SP formats) are UTF-8 text.
+TEXT_MEDIA_TYPE = "text/plain; charset=utf-8"
 PROOF_RESPONSE = {
     "200": {
         "description": "A c2sp.org/tlog-proof: the index of the entry's event in the audit "
@@ -213,7 +214,7 @@ def proof_response(proof: Any) -> flask.Response:
     """A tlog proof as a file to keep (``.tlog-proof``, as the spec suggests)."""
     return flask.Response(
         proof.text,
-        content_type=PROOF_MEDIA_TYPE,
+        content_type=TEXT_MEDIA_TYPE,
         headers={"Content-Disposition": 'inline; filename="entry.tlog-proof"'},
     )
 

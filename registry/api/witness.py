@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask.views import MethodView
 
-from registry.api.base import Blueprint, problems
+from registry.api.base import TEXT_MEDIA_TYPE, Blueprint, problems
 from registry.db import current_session, utcnow
 from registry.errors import NotFound, problem
 from registry.security import Permission, requires
@@ -22,7 +22,6 @@ blp = Blueprint(
 )
 
 SIZE_MEDIA_TYPE = "text/x.tlog.size"
-NOTE_MEDIA_TYPE = "text/plain; charset=utf-8"
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 
@@ -68,7 +67,7 @@ class AddCheckpoint(MethodView):
             if refused.status == 409:
                 return Response(f"{refused.size}\n", status=409, content_type=SIZE_MEDIA_TYPE)
             return problem(refused.status, refused.detail)
-        return Response(line, content_type=NOTE_MEDIA_TYPE)
+        return Response(line, content_type=TEXT_MEDIA_TYPE)
 
 
 @blp.route("/witness/verifier-key")
@@ -78,7 +77,7 @@ class WitnessKey(MethodView):
     @problems(404)
     def get(self) -> Response:
         """The key this witness cosigns with, as a verifier key (type 0x04)"""
-        return Response(_witness().vkey + "\n", content_type=NOTE_MEDIA_TYPE)
+        return Response(_witness().vkey + "\n", content_type=TEXT_MEDIA_TYPE)
 
 
 @blp.route("/witness/<string:origin_hash>/checkpoint")
@@ -102,5 +101,5 @@ class Witnessed(MethodView):
         if state is None:
             raise NotFound("This witness has cosigned no checkpoint for that origin.")
         return Response(
-            state.checkpoint, content_type=NOTE_MEDIA_TYPE, headers={"Cache-Control": "no-cache"}
+            state.checkpoint, content_type=TEXT_MEDIA_TYPE, headers={"Cache-Control": "no-cache"}
         )

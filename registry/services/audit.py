@@ -152,11 +152,17 @@ def _append(session: Session, pending: list[_Pending]) -> None:
         frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(head)), completed)
     # Plain inserts: the log is written, never loaded back into the session.
     session.execute(insert(table_of(AuditEvent)), rows)
-    session.execute(
-        insert(table_of(TreeNode)),
-        [{"level": level, "idx": idx, "hash": value} for (level, idx), value in completed],
-    )
+    store_nodes(session, completed)
     _issue_checkpoint(session, frontier)
+
+
+def store_nodes(session: Session, completed: list[tuple[merkle.Node, bytes]]) -> None:
+    """Insert the tree nodes an append completed (``Frontier.append_leaf_hash``)."""
+    if completed:
+        session.execute(
+            insert(table_of(TreeNode)),
+            [{"level": level, "idx": idx, "hash": value} for (level, idx), value in completed],
+        )
 
 
 def log_verifier() -> note.Verifier:
@@ -191,7 +197,8 @@ def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
     kid, signature = chain.sign_checkpoint(
         key, size=frontier.size, root_hash=root_hash, issued_at=issued_at
     )
-    origin = log_verifier().name
+    verifier = log_verifier()
+    origin = verifier.name
     text = note.Checkpoint(origin, frontier.size, root).text
     session.execute(
         insert(table_of(Checkpoint)),
@@ -204,7 +211,7 @@ def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
                 "signature": signature,
                 "frontier": frontier.to_json(),
                 "origin": origin,
-                "note_signature": note.signature(text, origin, key),
+                "note_signature": note.signature_by(text, verifier, key),
             }
         ],
     )
@@ -506,15 +513,6 @@ def log_size(session: Session) -> int:
     return _head(session)[0]
 
 
-def leaf_hashes(session: Session, size: int) -> list[bytes]:
-    """The Merkle leaf hashes of the first ``size`` events (every one: for checks that
-    walk the whole log; proofs read stored nodes instead)."""
-    rows = session.execute(
-        select(AuditEvent.hash).where(AuditEvent.seq <= size).order_by(AuditEvent.seq)
-    ).scalars()
-    return [merkle.leaf_hash(bytes.fromhex(value)) for value in rows]
-
-
 # --- the tree's stored nodes: roots, proofs and tiles in O(log n) reads ----------------------
 
 
@@ -550,11 +548,6 @@ def _roots(session: Session, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
     return [merkle.range_hash(nodes, hashes) for nodes in per_range]
 
 
-def tree_root(session: Session, size: int) -> bytes:
-    """``MTH`` of the first ``size`` events."""
-    return merkle.EMPTY_ROOT if size == 0 else _roots(session, [(0, size)])[0]
-
-
 def inclusion(session: Session, index: int, size: int) -> tuple[bytes, bytes, list[bytes]]:
     """The leaf hash of entry ``index``, the root at ``size`` and the audit path between."""
     ranges = [(index, index + 1), (0, size), *merkle.inclusion_ranges(index, size)]
@@ -587,10 +580,7 @@ def rebuild_tree(session: Session, *, batch: int = 5000) -> int:
             return frontier.size
         for _, value in rows:
             frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(value)), completed)
-        session.execute(
-            insert(table_of(TreeNode)),
-            [{"level": level, "idx": idx, "hash": value} for (level, idx), value in completed],
-        )
+        store_nodes(session, completed)
         completed.clear()
         after = rows[-1][0]
 

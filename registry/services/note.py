@@ -126,8 +126,12 @@ def parse_vkey(vkey: str) -> Verifier:
 
 def signature(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
     """base64(key ID || Ed25519 signature) of ``name``'s key over ``text``."""
+    return signature_by(text, Verifier.for_key(name, raw_public_key(private_key)), private_key)
+
+
+def signature_by(text: str, verifier: Verifier, private_key: Ed25519PrivateKey) -> str:
+    """The same, for a key whose verifier (name and key ID) is already known."""
     _check_text(text)
-    verifier = Verifier.for_key(name, raw_public_key(private_key))
     signed = struct.pack(">I", verifier.key_id) + private_key.sign(text.encode())
     return base64.b64encode(signed).decode()
 
@@ -208,6 +212,17 @@ def open_note(note: str, verifiers: list[Verifier]) -> tuple[str, list[Verifier]
     return text, signed
 
 
+def decode_hash(line: str, what: str) -> bytes:
+    """A base64 SHA-256 hash on a line of its own (a root, a proof line)."""
+    try:
+        value = base64.b64decode(line, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NoteError(f"{what} is a base64 hash.") from exc
+    if len(value) != 32:
+        raise NoteError(f"{what} is 32 bytes (SHA-256).")
+    return value
+
+
 def parse_checkpoint(text: str) -> Checkpoint:
     """A checkpoint's note text: origin, size and root hash, per c2sp.org/tlog-checkpoint."""
     if not text.endswith("\n"):
@@ -218,12 +233,7 @@ def parse_checkpoint(text: str) -> Checkpoint:
     origin, size, root = lines[:3]
     if not _DECIMAL.fullmatch(size):
         raise NoteError(f"A checkpoint's size is a decimal with no leading zero: {size!r}.")
-    try:
-        root_hash = base64.b64decode(root, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise NoteError("A checkpoint's root hash is base64.") from exc
-    if len(root_hash) != 32:
-        raise NoteError("A checkpoint's root hash is 32 bytes (SHA-256).")
+    root_hash = decode_hash(root, "A checkpoint's root hash")
     return Checkpoint(origin, int(size), root_hash, tuple(lines[3:]))
 
 
@@ -271,16 +281,8 @@ def parse_proof(text: str) -> Proof:
     if not lines or not lines[0].startswith("index ") or not _DECIMAL.fullmatch(lines[0][6:]):
         raise NoteError("A tlog proof names the entry's index: index <decimal>.")
     index = int(lines[0][6:])
-    path = []
-    for line in lines[1:]:
-        try:
-            node = base64.b64decode(line, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise NoteError("Each inclusion proof line of a tlog proof is a base64 hash.") from exc
-        if len(node) != 32:
-            raise NoteError("Each inclusion proof line of a tlog proof is a 32-byte hash.")
-        path.append(node)
-    return Proof(index, tuple(path), checkpoint, extra)
+    path = tuple(decode_hash(line, "Each inclusion proof line") for line in lines[1:])
+    return Proof(index, path, checkpoint, extra)
 
 
 # --- c2sp.org/tlog-cosignature: a witness's timestamped Ed25519 cosignature ---------------

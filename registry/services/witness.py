@@ -8,8 +8,6 @@ one holding the log's key can show two histories to those who check cosignatures
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,15 +70,10 @@ def _request(body: bytes) -> tuple[int, list[bytes], str]:
         raise WitnessRefusal(400, "The request starts with an old size line: old <size>.")
     if len(lines) - 1 > MAX_PROOF_LINES:
         raise WitnessRefusal(400, f"A consistency proof has at most {MAX_PROOF_LINES} lines.")
-    proof = []
-    for line in lines[1:]:
-        try:
-            node = base64.b64decode(line, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise WitnessRefusal(400, "Each consistency proof line is a base64 hash.") from exc
-        if len(node) != 32:
-            raise WitnessRefusal(400, "Each consistency proof line is a 32-byte hash.")
-        proof.append(node)
+    try:
+        proof = [note.decode_hash(line, "Each consistency proof line") for line in lines[1:]]
+    except note.NoteError as exc:
+        raise WitnessRefusal(400, str(exc)) from exc
     return int(matched.group(1)), proof, checkpoint
 
 
