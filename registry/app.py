@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -13,11 +14,12 @@ from alembic.script import ScriptDirectory
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from registry import checkpoints, work
 from registry import config as config_module
-from registry import work
 from registry.api import audit, decisions, identity, ops, policies, policyset, reviews, witness
 from registry.api.base import refuse_nul_characters, refuse_unknown_query_parameters
-from registry.db import init_db, set_write_intent
+from registry.checkpoints import init_checkpoints
+from registry.db import current_session, db, init_db, set_write_intent
 from registry.errors import handle_http_exception, register_error_handlers
 from registry.extensions import api, migrate
 from registry.keys import load_signing_key
@@ -25,7 +27,8 @@ from registry.logs import assign_request_id, configure_logging, log_access
 from registry.present.policyset import init_policy_set_cache
 from registry.ratelimit import hit, init_rate_limits
 from registry.security import UNSAFE_METHODS, Permission, init_security, load_identity, requires
-from registry.services import note, passwords
+from registry.services import merkle, note, passwords
+from registry.services.audit import appended as appended_entries
 from registry.web import is_api_path, wants_json
 
 log = logging.getLogger("registry.db")
@@ -90,6 +93,7 @@ def build_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["registry.witnesses"] = parse_witnesses(app.config["WITNESSES"])
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     init_rate_limits(app)
+    init_checkpoints(app)
     init_policy_set_cache(app)
     init_security(app)
     app.after_request(_after)
@@ -148,6 +152,7 @@ def _before() -> None:
     context = g._get_current_object()
     req = request._get_current_object()  # type: ignore[attr-defined]
     assign_request_id(req.environ, context)
+    checkpoints.start()
     refuse_nul_characters(req)
     load_identity()
     refuse_unknown_query_parameters(req)
@@ -182,8 +187,28 @@ def _after(response: Response) -> Response:
     actor = context.get("actor")
     if actor is not None and actor.is_authenticated:
         headers["Cache-Control"] = "no-store"
+    if response.status_code < 300 and request.method in UNSAFE_METHODS:
+        _log_entries(headers)
     log_access(response, context)
     return response
+
+
+def _log_entries(headers: Any) -> None:
+    """Where the write's events went in the audit log, at once: each one's index (from 0)
+    and RFC 6962 leaf hash (base64), in order. They are chained now; a signed checkpoint
+    covers them within CHECKPOINT_INTERVAL_S (their proofs follow from it)."""
+    if not db.session.registry.has():
+        return
+    entries = appended_entries(current_session())
+    if entries:
+        headers.add("Audit-Log-Index", ", ".join(str(seq - 1) for seq, _ in entries))
+        headers.add(
+            "Audit-Log-Leaf-Hash",
+            ", ".join(
+                base64.b64encode(merkle.leaf_hash(bytes.fromhex(value))).decode()
+                for _, value in entries
+            ),
+        )
 
 
 def _witness(app: Flask) -> Any:

@@ -69,6 +69,10 @@ DEFAULTS: dict[str, Any] = {
     # The audit log's identity: the first line of its checkpoints and the name of the key
     # that signs them (c2sp.org/tlog-checkpoint). No spaces, no '+'.
     "LOG_ORIGIN": "london-health-and-care-data-policy-registry/audit",
+    # Checkpoints (registry.checkpoints): a request's events are signed into a checkpoint
+    # within this many seconds, or once this many are waiting; 0 signs one per write.
+    "CHECKPOINT_INTERVAL_S": 1.0,
+    "CHECKPOINT_MAX_EVENTS": 256,
     # Witnessing other logs (c2sp.org/tlog-witness): this witness's name (empty: not a
     # witness), its own key, and the verifier keys of the logs it witnesses.
     "WITNESS_NAME": "",

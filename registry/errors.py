@@ -159,6 +159,14 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "Changing a draft needs the ETag you last read, so that no one's change is lost.",
         "Read the object, then send its ETag in If-Match.",
     ),
+    "awaiting-checkpoint": ProblemType(
+        404,
+        "Not yet under a checkpoint",
+        "The entry is in the audit log, chained to the one before, but no signed "
+        "checkpoint covers it yet: one is issued within the registry's checkpoint interval "
+        "(one second unless configured otherwise), and only then is there a proof to give.",
+        "Ask again after the seconds the Retry-After header gives.",
+    ),
     "rate-limited": ProblemType(
         429,
         "Too many requests",
@@ -277,6 +285,14 @@ class TooManyRequests(DomainError):
 
 class Unavailable(DomainError):
     status, type = 503, "unavailable"
+
+
+class AwaitingCheckpoint(DomainError):
+    status, type = 404, "awaiting-checkpoint"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers["Retry-After"] = str(max(1, retry_after))
 
 
 # The type of a problem raised as a bare status (by Werkzeug, webargs or a handler below).

@@ -81,6 +81,9 @@ class TestDatabase:
             "SIGNING_KEY_FILE": str(signing_key_file),
             "SESSION_COOKIE_SECURE": False,
             "RATELIMIT_ENABLED": False,
+            # Checkpoints signed as each write commits; tests/test_checkpoints.py runs
+            # the cadence.
+            "CHECKPOINT_INTERVAL_S": 0,
             # A store of the default kind for each app, as memory:// gave each before:
             # no count carries over from one test's app to the next.
             "RATELIMIT_STORAGE_URI": f"sqlite:///{self.workdir}/ratelimits-{uuid.uuid4().hex}.db",
@@ -129,6 +132,11 @@ class TestDatabase:
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
                 for table in tables:
                     conn.execute(text(f'DELETE FROM "{table}"'))
+                # The empty log's head, as the migration leaves it.
+                conn.execute(
+                    text("INSERT INTO audit_head VALUES (1, 0, :genesis, '[]')"),
+                    {"genesis": "0" * 64},
+                )
                 conn.execute(
                     text(
                         "SELECT setval(c.oid, 1, false) FROM pg_class c "
@@ -217,6 +225,7 @@ def _build_app(database: TestDatabase, signing_key_file: Path, **overrides: Any)
 
 
 def _dispose(app: Flask) -> None:
+    app.extensions["registry.checkpointer"].close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

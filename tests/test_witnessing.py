@@ -173,6 +173,9 @@ def test_a_forked_history_is_refused_and_the_witness_keeps_what_it_cosigned(
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DELETE FROM audit_checkpoints"))
         conn.execute(text("DELETE FROM audit_events"))
+        conn.execute(
+            text("UPDATE audit_head SET size = 0, hash = :h, frontier = '[]'"), {"h": "0" * 64}
+        )
     a.write(genuine.size + 2)  # another history, longer, signed with the same key
     outcome = a.submit(post)["b.example/witness"]
     assert outcome.startswith("422"), outcome

@@ -88,8 +88,8 @@ class DecisionProof(MethodView):
         session = current_session()
         decision = decisions.get(session, current_actor(), decision_id)
         proof = audit.proof_of(session, "decision", decision.id, "decision.recorded")
-        if proof is None:
-            raise NotFound("The decision's event is not yet under a signed checkpoint note.")
+        if proof is None:  # recorded before decisions were logged with their own event
+            raise NotFound("The decision has no event of its own in the log.")
         return proof_response(proof)
 
 

@@ -61,6 +61,22 @@ class Checkpoint(Base):
     note_signature: Mapped[str | None] = mapped_column(String(128))
 
 
+class LogHead(Base):
+    """Where the log ends: the last event's number and hash, and the Merkle frontier at
+    that size (the roots of its perfect subtrees, hex, largest first). One row, rewritten
+    by every append under the chain lock, so an append reads one row rather than search
+    the log for its end. Derived from the events, like the tree's nodes (a restore
+    rebuilds it): a head edited by hand makes the next append break the chain or the
+    tree, which verification finds, and verification compares it with the log's end."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    frontier: Mapped[list[Any]] = mapped_column(JSON)
+
+
 class TreeNode(Base):
     """A complete node of the log's Merkle tree, stored when the append that completes it
     is: level 0 holds the leaf hashes, level ``l`` index ``i`` the root of entries

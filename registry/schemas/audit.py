@@ -129,6 +129,14 @@ class VerifyReportSchema(Schema):
         allow_none=True,
         metadata={"description": "The latest checkpoint the events were checked against."},
     )
+    awaiting_checkpoint = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Events after the latest checkpoint that are still within the "
+            "interval in which their checkpoint is due (CHECKPOINT_INTERVAL_S): recorded and "
+            "chained, not yet signed."
+        },
+    )
     first_bad_seq = fields.Integer(allow_none=True)
     reason = fields.String()
     checks = fields.List(fields.Nested(VerifyCheckSchema), required=True)

@@ -2,27 +2,43 @@
 
 ``record`` queues an event on the session; when the session commits, the queued events
 are appended to the chain under a database lock (an advisory transaction lock on
-PostgreSQL; the ``BEGIN IMMEDIATE`` write lock on SQLite), a checkpoint of the new size
-is signed, and everything commits together or not at all. Appending at commit, after
-every other lock the request takes, keeps the chain lock short and free of deadlocks.
+PostgreSQL; the ``BEGIN IMMEDIATE`` write lock on SQLite), with the tree nodes they
+complete and the log's new head, and everything commits together or not at all.
+Appending at commit, after every other lock the request takes, keeps the chain lock short
+and free of deadlocks. A request's events are signed into a checkpoint within
+``CHECKPOINT_INTERVAL_S`` (``registry.checkpoints``); a command's, as it commits.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import String, and_, delete, event, insert, or_, select, text, type_coerce
+from sqlalchemy import (
+    String,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from registry.db import table_of, utcnow
-from registry.models.audit import AuditEvent, Checkpoint, TreeNode
+from registry.errors import AwaitingCheckpoint
+from registry.models.audit import AuditEvent, Checkpoint, LogHead, TreeNode
 from registry.services import chain, ledger, merkle, note
 from registry.services.context import Actor
 from registry.services.merkle import Frontier
@@ -30,6 +46,9 @@ from registry.services.merkle import Frontier
 log = logging.getLogger("registry.audit")
 
 _PENDING = "registry.audit.pending"
+_HEAD = "registry.audit.head"  # the log's end, read under the chain lock this transaction
+_APPENDED = "registry.audit.appended"  # what this transaction appended, until it commits
+_COMMITTED = "registry.audit.committed"  # what the last commit appended
 # An arbitrary constant naming the chain's lock among PostgreSQL advisory locks.
 CHAIN_LOCK_ID = 0x5245_4749_5354_5259
 
@@ -74,8 +93,7 @@ def next_seq(session: Session) -> int:
     so that no other transaction can append in between: a document can then cite its own
     event's place in the log before the event is written.
     """
-    _lock_chain(session)
-    return _head(session)[0] + len(session.info.get(_PENDING, [])) + 1
+    return _locked_head(session)[0] + len(session.info.get(_PENDING, [])) + 1
 
 
 def _lock_chain(session: Session) -> None:
@@ -84,49 +102,29 @@ def _lock_chain(session: Session) -> None:
     # SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
 
 
-def _head(session: Session) -> tuple[int, str]:
-    row = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
-    return (row[0], row[1]) if row else (0, chain.GENESIS_HASH)
+_HEAD_COLUMNS = select(LogHead.size, LogHead.hash, LogHead.frontier).where(LogHead.id == 1)
 
 
-def _tip(session: Session) -> tuple[int, str, Frontier]:
-    """The last event and the Merkle frontier at its size, in one query."""
-    row = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash, Checkpoint.frontier)
-        .outerjoin(Checkpoint, Checkpoint.size == AuditEvent.seq)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
+def _head(session: Session) -> tuple[int, str, Any]:
+    row = session.execute(_HEAD_COLUMNS).first()
     if row is None:
-        return 0, chain.GENESIS_HASH, Frontier()
-    seq, head, frontier = row
-    if frontier is None:
-        return seq, head, frontier_at(session, seq)
-    return seq, head, Frontier.from_json(seq, frontier)
+        raise RuntimeError("the audit log has no head row: run `flask db upgrade`")
+    return row[0], row[1], row[2]
 
 
-def frontier_at(session: Session, size: int) -> Frontier:
-    """The Merkle frontier of the first ``size`` events, from the checkpoint if it has it."""
-    if size == 0:
-        return Frontier()
-    checkpoint = session.get(Checkpoint, size)
-    if checkpoint is not None:
-        return Frontier.from_json(size, checkpoint.frontier)
-    log.warning("rebuilding the Merkle frontier from the log", extra={"size": size})
-    frontier = Frontier()
-    rows = session.execute(
-        select(AuditEvent.hash).where(AuditEvent.seq <= size).order_by(AuditEvent.seq)
-    ).scalars()
-    for value in rows:
-        frontier.append(bytes.fromhex(value))
-    return frontier
+def _locked_head(session: Session) -> tuple[int, str, Frontier]:
+    """The log's end (size, last hash, Merkle frontier), read under the chain lock once
+    per transaction: the lock is held to the commit, so it cannot move meanwhile."""
+    held: tuple[int, str, Frontier] | None = session.info.get(_HEAD)
+    if held is None:
+        _lock_chain(session)
+        size, head, frontier = _head(session)
+        held = session.info[_HEAD] = (size, head, Frontier.from_json(size, frontier))
+    return held
 
 
 def _append(session: Session, pending: list[_Pending]) -> None:
-    _lock_chain(session)
-    seq, head, frontier = _tip(session)
+    seq, head, frontier = _locked_head(session)
     rows = []
     completed: list[tuple[merkle.Node, bytes]] = []  # the tree's nodes these events complete
     for item in pending:
@@ -153,7 +151,46 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     # Plain inserts: the log is written, never loaded back into the session.
     session.execute(insert(table_of(AuditEvent)), rows)
     store_nodes(session, completed)
+    session.execute(
+        update(table_of(LogHead))
+        .where(table_of(LogHead).c.id == 1)
+        .values(size=seq, hash=head, frontier=frontier.to_json())
+    )
+    session.info[_HEAD] = (seq, head, frontier)
+    session.info[_APPENDED] = [(row["seq"], row["hash"]) for row in rows]
+    if not _batched():
+        _issue_checkpoint(session, frontier)
+
+
+def _batched() -> bool:
+    """Whether this append leaves its checkpoint to the cadence (``registry.checkpoints``):
+    a request's, when an interval is set. A command's append is checkpointed as it
+    commits: no thread of the command's outlives it to do it later."""
+    from flask import current_app, has_request_context
+
+    return has_request_context() and current_app.config["CHECKPOINT_INTERVAL_S"] > 0
+
+
+def appended(session: Session) -> list[tuple[int, str]]:
+    """The (sequence number, hash) of each event the session's last commit appended."""
+    return list(session.info.get(_COMMITTED, ()))
+
+
+def behind(session: Session) -> bool:
+    """Whether the log holds events no checkpoint covers (read without the lock)."""
+    latest = session.execute(select(func.max(Checkpoint.size))).scalar()
+    return _head(session)[0] > (latest or 0)
+
+
+def cover(session: Session) -> int | None:
+    """Under the chain lock, sign a checkpoint of the whole log unless the latest already
+    covers it; the size signed, or None."""
+    size, _, frontier = _locked_head(session)
+    latest = session.execute(select(func.max(Checkpoint.size))).scalar()
+    if size == 0 or size <= (latest or 0):
+        return None
     _issue_checkpoint(session, frontier)
+    return size
 
 
 def store_nodes(session: Session, completed: list[tuple[merkle.Node, bytes]]) -> None:
@@ -225,9 +262,21 @@ def _append_pending(session: Session) -> None:
         _append(session, pending)
 
 
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.pop(_HEAD, None)
+    entries = session.info.pop(_APPENDED, None)
+    session.info[_COMMITTED] = entries or []
+    if entries and _batched():
+        from registry import checkpoints
+
+        checkpoints.appended(len(entries))
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _discard_pending(session: Session, _previous: Any) -> None:
-    session.info.pop(_PENDING, None)
+    for key in (_PENDING, _HEAD, _APPENDED):
+        session.info.pop(key, None)
 
 
 # --- reading the log ---------------------------------------------------------------------
@@ -451,14 +500,50 @@ def _check(name: str, ok: bool | None, detail: str | None = None) -> dict[str, A
     }
 
 
-def _walk(session: Session, key: bytes) -> chain.Report:
-    report = chain.verify_log(_readable_documents(session), _readable_checkpoints(session), key)
-    if not report.ok and report.reason and "latest checkpoint" in report.reason:
-        # Only the newest signature failed: find the first forged checkpoint.
-        report = chain.verify_log(
-            _readable_documents(session), _readable_checkpoints(session), key, all_signatures=True
+def _pending_since() -> str | None:
+    """Events that occurred since this time may still be waiting for their checkpoint:
+    twice the interval, and a few seconds for a busy machine."""
+    from flask import current_app
+
+    interval = float(current_app.config["CHECKPOINT_INTERVAL_S"])
+    if interval <= 0:
+        return None
+    return chain.format_time(utcnow() - timedelta(seconds=2 * interval + 5))
+
+
+def _walk(session: Session, key: bytes, *, all_signatures: bool = False) -> chain.Report:
+    def walk(all_signatures: bool) -> chain.Report:
+        return chain.verify_log(
+            _readable_documents(session),
+            _readable_checkpoints(session),
+            key,
+            all_signatures=all_signatures,
+            pending_since=_pending_since(),
         )
+
+    report = walk(all_signatures)
+    if not (all_signatures or report.ok) and "latest checkpoint" in (report.reason or ""):
+        # Only the newest signature failed: find the first forged checkpoint.
+        report = walk(True)
     return report
+
+
+def _check_head(session: Session, report: chain.Report) -> None:
+    """The head row must be where the walk ended (or at an event appended since)."""
+    size, head, _ = _head(session)
+    if size == report.events and head == report.head:
+        return
+    if size > report.events:
+        last = session.execute(select(AuditEvent.hash).where(AuditEvent.seq == size)).scalar()
+        if last == head:
+            return  # appended while the walk went on
+    report.ok, report.first_bad_seq = False, min(size, report.events) + 1
+    report.reason = (
+        f"the log's head says it ends at event {size}, but its events end at "
+        f"{report.events}: events were removed, or the head was edited"
+        if size != report.events
+        else f"the log's head names a hash event {size} does not have: the head was edited"
+    )
 
 
 def verify(
@@ -468,15 +553,9 @@ def verify(
     name the first fault if there is one. Nothing it reads can make it raise."""
     key = key if key is not None else public_key()
     try:
-        if all_signatures:
-            report = chain.verify_log(
-                _readable_documents(session),
-                _readable_checkpoints(session),
-                key,
-                all_signatures=True,
-            )
-        else:
-            report = _walk(session, key)
+        report = _walk(session, key, all_signatures=all_signatures)
+        if report.ok:
+            _check_head(session, report)
     except Exception as exc:  # a fault no reader foresaw is still a failed check
         log.exception("the audit log could not be walked")
         report = chain.Report(ok=False, first_bad_seq=None, reason=f"the log cannot be read: {exc}")
@@ -563,12 +642,12 @@ def consistency(session: Session, first: int, second: int) -> tuple[bytes, bytes
 
 
 def rebuild_tree(session: Session, *, batch: int = 5000) -> int:
-    """Store the tree's nodes from the events (after a restore, which does not carry them:
-    the events determine them). Returns the number of events."""
+    """Store the tree's nodes and the log's head from the events (after a restore, which
+    carries neither: the events determine them). Returns the number of events."""
     session.execute(delete(TreeNode))
     frontier = Frontier()
     completed: list[tuple[merkle.Node, bytes]] = []
-    after = 0
+    after, last = 0, chain.GENESIS_HASH
     while True:
         rows = session.execute(
             select(AuditEvent.seq, AuditEvent.hash)
@@ -577,20 +656,26 @@ def rebuild_tree(session: Session, *, batch: int = 5000) -> int:
             .limit(batch)
         ).all()
         if not rows:
-            return frontier.size
+            break
         for _, value in rows:
             frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(value)), completed)
         store_nodes(session, completed)
         completed.clear()
-        after = rows[-1][0]
+        after, last = rows[-1][0], rows[-1][1]
+    session.execute(delete(LogHead))
+    session.execute(
+        insert(table_of(LogHead)),
+        [{"id": 1, "size": frontier.size, "hash": last, "frontier": frontier.to_json()}],
+    )
+    return frontier.size
 
 
 def proof_of(session: Session, entity_type: str, entity_id: str, action: str) -> note.Proof | None:
     """A c2sp.org/tlog-proof that the latest ``action`` event of the entity is in the log:
     its index, the inclusion path to the latest checkpoint, that checkpoint's signed note,
     and (as the proof's extra data) the event itself as it is hashed, with its hash, so an
-    offline check can tie the leaf to what the event says. None if there is no such event,
-    or no checkpoint signed as a note yet."""
+    offline check can tie the leaf to what the event says. None if there is no such event;
+    ``AwaitingCheckpoint`` while no checkpoint signed as a note covers it yet."""
     row = session.execute(
         select(*_EVENT_COLUMNS)
         .where(
@@ -601,10 +686,17 @@ def proof_of(session: Session, entity_type: str, entity_id: str, action: str) ->
         .order_by(AuditEvent.seq.desc())
         .limit(1)
     ).first()
+    if row is None:
+        return None
     checkpoint = latest_checkpoint(session)
     signed = signed_note(checkpoint) if checkpoint else None
-    if row is None or checkpoint is None or signed is None or row.seq > checkpoint.size:
-        return None
+    if checkpoint is None or signed is None or row.seq > checkpoint.size:
+        from flask import current_app
+
+        raise AwaitingCheckpoint(
+            f"Event {row.seq} is in the log; the checkpoint that covers it is not issued yet.",
+            retry_after=math.ceil(current_app.config["CHECKPOINT_INTERVAL_S"]),
+        )
     _, _, path = inclusion(session, row.seq - 1, checkpoint.size)
     return note.Proof(row.seq - 1, tuple(path), signed, chain.canonical(document(row)))
 

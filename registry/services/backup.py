@@ -54,7 +54,7 @@ class BackupRefused(Conflict):
 
 
 # Tables the others determine: not written to a backup, rebuilt on restore.
-DERIVED = frozenset({"audit_tree_nodes"})
+DERIVED = frozenset({"audit_tree_nodes", "audit_head"})
 
 
 def _tables() -> list[Table]:

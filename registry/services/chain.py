@@ -238,6 +238,8 @@ class Report:
     reason: str | None = None
     checkpoints_checked: int = 0
     latest_checkpoint: dict[str, Any] | None = None
+    # Events after the latest checkpoint that are within the interval of their checkpoint.
+    awaiting_checkpoint: int = 0
     # The first live row that disagrees with the log (entity_type, entity_id, field, seq).
     mismatch: dict[str, Any] | None = None
     # What each check found, proves and cannot prove (see ``CHECKS``).
@@ -251,6 +253,7 @@ class Report:
             "root_hash": self.root_hash,
             "checkpoints_checked": self.checkpoints_checked,
             "latest_checkpoint": self.latest_checkpoint,
+            "awaiting_checkpoint": self.awaiting_checkpoint,
             "checks": self.checks,
         }
         if not self.ok:
@@ -338,13 +341,16 @@ def verify_log(
     public_key: bytes | None,
     *,
     all_signatures: bool = False,
+    pending_since: str | None = None,
 ) -> Report:
     """Walk a log and its checkpoints (both in order) and report the first fault.
 
     Every checkpoint's root is checked against the events; signatures are checked for the
     latest checkpoint, or for all of them with ``all_signatures`` (slower; it names the
     first forged checkpoint when only the latest one was found wanting). Events after
-    the latest checkpoint are a fault: every write signs one.
+    the latest checkpoint are a fault, unless the first of them occurred at or after
+    ``pending_since`` (a ``format_time`` string): those are still within the interval in
+    which a checkpoint is due (``registry.checkpoints``), and are counted as awaiting one.
     """
     walker = Walker()
     report = walker.report
@@ -373,14 +379,24 @@ def verify_log(
         if not take(upcoming):
             return report
         upcoming = next(pending, None)
+    first_unsigned: str | None = None  # when the first event after the latest checkpoint occurred
     for document in documents:
         if not walker.feed(document):
             return report
+        if report.events == (int(latest["size"]) if latest is not None else 0) + 1:
+            first_unsigned = str(document.get("time"))
         while upcoming is not None and int(upcoming["size"]) == report.events:
             if not take(upcoming):
                 return report
             upcoming = next(pending, None)
     report.root_hash = walker.root()
+    covered = int(latest["size"]) if latest is not None else 0
+    waiting = (
+        pending_since is not None
+        and report.events > covered
+        and first_unsigned is not None
+        and first_unsigned >= pending_since
+    )
     if upcoming is not None:
         # Everything after the last checkpoint that held is in doubt, not only the gap.
         walker.fail(
@@ -389,13 +405,13 @@ def verify_log(
             f"{upcoming['size']} events, and nothing after event "
             f"{walker.last_good_checkpoint} can be vouched for",
         )
-    elif latest is None and report.events:
-        walker.fail(1, "no checkpoint covers the log")
-    elif latest is not None and int(latest["size"]) < report.events:
-        walker.fail(
-            int(latest["size"]) + 1,
-            f"events after {latest['size']} are not covered by a signed checkpoint",
-        )
+    elif report.events > covered and not waiting:
+        if latest is None:
+            walker.fail(1, "no checkpoint covers the log")
+        else:
+            walker.fail(
+                covered + 1, f"events after {covered} are not covered by a signed checkpoint"
+            )
     elif (
         latest is not None
         and public_key is not None
@@ -406,4 +422,6 @@ def verify_log(
             int(latest["size"]),
             f"the latest checkpoint (size {latest['size']}) is not signed by the registry's key",
         )
+    if report.ok and waiting:
+        report.awaiting_checkpoint = report.events - covered
     return report
