@@ -9,12 +9,16 @@ wrk (or, without wrk, by ``bench/load.py``) for a fixed time with a fixed number
 keep-alive connections; requests/s and the 50th and 99th latency percentiles are
 recorded. Micro-benchmarks from ``bench/micro.py`` run afterwards.
 
+The registry runs as ``make run`` ships it: access log on, rate limits on (in their
+default store), checkpoints on their default cadence. Every answer whose status is not
+the scenario's expected one counts as an error, and a run with errors exits 1.
+
 Why ratios: the machines are shared and noisy, so an absolute requests/s figure says
 little, and says nothing when compared across runs or machines. What does compare is
 each endpoint's requests/s divided by the bare app's, measured in the same run on the
-same machine. The bare app is measured before and after the scenarios; the mean of the
-two is the divisor, and both are reported, since their gap shows how much the machine
-drifted during the run.
+same machine. The bare app is measured before every scenario and after the last; each
+scenario's divisor is the mean of the bare runs either side of it, and every bare run is
+reported, since their spread shows how much the machine drifted during the run.
 
 Results are printed and written to ``bench/results/<UTC time>-<database>.json`` and
 ``bench/results/latest-<database>.json``. Everything started (gunicorn, temporary
@@ -39,6 +43,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import sqlalchemy
 
 from bench import load, report, wrk
 from bench.context import ROOT, BenchError, Context, Request, send
@@ -123,9 +129,9 @@ def registry_env(instance: Path) -> dict[str, str]:
     env.pop("DATABASE_URL", None)
     env.update(
         REGISTRY_INSTANCE_PATH=str(instance),
-        REGISTRY_LOG_LEVEL="WARNING",
-        REGISTRY_RATELIMIT_ENABLED="0",
     )
+    for name in ("REGISTRY_LOG_LEVEL", "REGISTRY_RATELIMIT_ENABLED", "REGISTRY_RATELIMIT_WRITES"):
+        env.pop(name, None)  # as `make run` ships: the access log and rate limits on
     return env
 
 
@@ -165,40 +171,54 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack[Any]) -> None:
     )
     print(f"bench: {summary}", file=sys.stderr)
 
-    bare: dict[str, load.LoadResult] = {}
+    bare: list[load.LoadResult] = []
     measured: list[report.Measured] = []
     if scenarios:
         bare_url = stack.enter_context(serve("bare", "bench.bare:app", server, env, "/", logs))
         measure = _measurer(driver, args.warmup, args.duration)
-        bare["before"] = measure("bare app, before", bare_url, BARE_REQUEST)
-        results = [(s, measure(s.name, registry_url, checked(s, ctx))) for s in scenarios]
-        bare["after"] = measure("bare app, after", bare_url, BARE_REQUEST)
-        bare_rps = (bare["before"].rps + bare["after"].rps) / 2
-        measured = [report.Measured(s, result, result.rps / bare_rps) for s, result in results]
+        results = []
+        for scenario in scenarios:  # the bare app between every two, for the drift
+            bare.append(measure("bare app", bare_url, BARE_REQUEST))
+            results.append((scenario, measure(scenario.name, registry_url, checked(scenario, ctx))))
+        bare.append(measure("bare app", bare_url, BARE_REQUEST))
+        measured = [
+            report.Measured(s, result, result.rps / ((bare[i].rps + bare[i + 1].rps) / 2))
+            for i, (s, result) in enumerate(results)
+        ]
+    checkpoints: Figures = {}
+    if any(s.method != "GET" for s in scenarios):
+        checkpoints = dict(checkpoint_delays(ctx))
     micro_results: dict[str, Figures] = {}
     for micro in micros:
         print(f"bench: micro-benchmark {micro.name}", file=sys.stderr)
         micro_results[micro.name] = dict(micro.run(ctx))
 
     print(f"\n{summary}\n")
+    errors = 0
     if measured:
+        bare_rps = sum(b.rps for b in bare) / len(bare)
         print(report.http_table(bare, measured))
-        drift = bare["after"].rps / bare["before"].rps - 1
-        print(f"\nratio = req/s / mean bare req/s ({bare_rps:.1f}); bare drift {drift:+.1%}")
-        if abs(drift) > DRIFT_WARNING:
+        drift = max(b.rps for b in bare) / min(b.rps for b in bare) - 1
+        print(
+            f"\nratio = req/s / mean of the bare runs either side; bare {len(bare)} runs,"
+            f" mean {bare_rps:.1f} req/s, spread {drift:.1%}"
+        )
+        if drift > DRIFT_WARNING:
             print(
-                f"bench: warning: the bare app's req/s moved {drift:+.1%} during the run:"
+                f"bench: warning: the bare app's req/s moved {drift:.1%} during the run:"
                 " the machine was busy; ratios are less reliable, run again",
                 file=sys.stderr,
             )
     for m in measured:
-        unexpected = m.load.non_2xx_3xx if m.scenario.status < 400 else 0
-        if unexpected or m.load.socket_errors:
+        if m.load.errors:
+            errors += m.load.errors
             print(
-                f"bench: warning: {m.scenario.name} had {unexpected} unexpected non-2xx/3xx"
-                f" answers and {m.load.socket_errors} socket errors under load",
+                f"bench: error: {m.scenario.name} had {m.load.unexpected} answers other than"
+                f" {m.scenario.status} and {m.load.socket_errors} socket errors under load",
                 file=sys.stderr,
             )
+    if checkpoints:
+        print("\n" + ", ".join(f"{k}={v}" for k, v in checkpoints.items()))
     if micro_results:
         print(f"\n{report.micro_table(micro_results)}")
     document = {
@@ -214,19 +234,62 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack[Any]) -> None:
             "warmup_s": args.warmup,
         },
         "machine": {"nproc": nproc(), "python": platform.python_version(), "database": database},
-        "bare": {when: report.figures(result) for when, result in bare.items()},
+        "bare": [report.figures(result) for result in bare],
         "scenarios": [report.scenario_row(m) for m in measured],
+        "checkpoints": checkpoints,
         "micro": micro_results,
+        "errors": errors,
     }
-    if bare:
-        document["bare"]["mean_rps"] = round(bare_rps, 1)
+    targets = report.targets(document)
+    if targets:
+        document["targets"] = targets
+        print(f"\n{report.targets_table(targets)}")
     print()
     for path in report.write(document, started.strftime("%Y%m%dT%H%M%SZ"), args.database):
         print(f"wrote {path.relative_to(ROOT)}")
+    if errors:
+        raise BenchError(f"{errors} answers under load were errors (see above)")
 
 
 def nproc() -> int:
     return len(os.sched_getaffinity(0))
+
+
+def checkpoint_delays(ctx: Context) -> Figures:
+    """How long each event appended under load waited for the signed checkpoint that
+    covers it (the checkpoint's time less the event's), read from the database once the
+    last checkpoint is due."""
+    import time
+
+    from bench.micro import _app
+    from registry.db import db
+    from registry.models.audit import AuditEvent, Checkpoint
+
+    with _app(ctx) as app:
+        interval = float(app.config["CHECKPOINT_INTERVAL_S"])
+        time.sleep(2 * interval + 0.5)
+        events = db.session.execute(
+            sqlalchemy.select(AuditEvent.seq, AuditEvent.occurred_at).order_by(AuditEvent.seq)
+        ).all()
+        issued = db.session.execute(
+            sqlalchemy.select(Checkpoint.size, Checkpoint.issued_at).order_by(Checkpoint.size)
+        ).all()
+    delays, at = [], 0
+    for seq, occurred in events:
+        while at < len(issued) and issued[at][0] < seq:
+            at += 1
+        if at == len(issued):
+            raise BenchError(f"event {seq} is not covered by any checkpoint")
+        delays.append((issued[at][1] - occurred).total_seconds())
+    delays.sort()
+    return {
+        "interval_s": interval,
+        "events": len(delays),
+        "checkpoints": len(issued),
+        "delay_p50_s": round(load.percentile(delays, 0.5), 3),
+        "delay_p99_s": round(load.percentile(delays, 0.99), 3),
+        "delay_max_s": round(delays[-1], 3) if delays else 0.0,
+    }
 
 
 def checked(scenario: Scenario, ctx: Context) -> Request:

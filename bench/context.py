@@ -33,6 +33,9 @@ class Request:
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    status: int = 200  # the one status expected; any other answer is an error
+    # Headers that change from request to request, in turn (many clients' tokens, say).
+    rotate: tuple[Mapping[str, str], ...] = ()
 
 
 def send(base_url: str, request: Request, timeout: float = 10.0) -> Reply:

@@ -23,8 +23,12 @@ class LoadResult:
     rps: float
     p50_ms: float
     p99_ms: float
-    non_2xx_3xx: int  # answers outside 2xx/3xx
+    unexpected: int  # answers with any status but the one expected
     socket_errors: int  # connect/read/write errors and timeouts
+
+    @property
+    def errors(self) -> int:
+        return self.unexpected + self.socket_errors
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -38,7 +42,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 @dataclass
 class _Tally:
     latencies: list[float]
-    non_2xx_3xx: int = 0
+    unexpected: int = 0
     socket_errors: int = 0
 
 
@@ -50,15 +54,20 @@ def run(base_url: str, request: Request, duration_s: float, connections: int) ->
     start = threading.Barrier(connections + 1)
     deadline = 0.0
 
+    variants = [{**request.headers, **extra} for extra in request.rotate] or [request.headers]
+
     def connection(tally: _Tally) -> None:
         conn: http.client.HTTPConnection | None = None
+        turn = 0
         start.wait()
         while time.perf_counter() < deadline:
             if conn is None:
                 conn = http.client.HTTPConnection(host, port, timeout=10)
+            headers = dict(variants[turn % len(variants)])
+            turn += 1
             began = time.perf_counter()
             try:
-                conn.request(request.method, request.path, request.body, dict(request.headers))
+                conn.request(request.method, request.path, request.body, headers)
                 response = conn.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException):
@@ -67,8 +76,8 @@ def run(base_url: str, request: Request, duration_s: float, connections: int) ->
                 conn = None
                 continue
             tally.latencies.append(time.perf_counter() - began)
-            if not 200 <= response.status < 400:
-                tally.non_2xx_3xx += 1
+            if response.status != request.status:
+                tally.unexpected += 1
             if response.will_close:
                 conn.close()
                 conn = None
@@ -93,6 +102,6 @@ def run(base_url: str, request: Request, duration_s: float, connections: int) ->
         rps=len(latencies) / elapsed,
         p50_ms=percentile(latencies, 0.50) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
-        non_2xx_3xx=sum(t.non_2xx_3xx for t in tallies),
+        unexpected=sum(t.unexpected for t in tallies),
         socket_errors=sum(t.socket_errors for t in tallies),
     )

@@ -28,11 +28,12 @@ Run a subset with ``make bench BENCH_ARGS="--only healthz,decision"``.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from bench.context import Context, Request
+from bench.context import BenchError, Context, Request, send
 
 
 class Prepared(TypedDict, total=False):
@@ -41,6 +42,7 @@ class Prepared(TypedDict, total=False):
     path: str
     headers: Mapping[str, str]
     body: Any
+    rotate: tuple[Mapping[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,14 @@ class Scenario:
         if body is not None:
             data = json.dumps(body, separators=(",", ":")).encode()
             headers.setdefault("Content-Type", "application/json")
-        return Request(self.method, extra.get("path", self.path), headers, data)
+        return Request(
+            self.method,
+            extra.get("path", self.path),
+            headers,
+            data,
+            self.status,
+            extra.get("rotate", ()),
+        )
 
 
 def _if_none_match(ctx: Context) -> Prepared:
@@ -70,8 +79,14 @@ def _if_none_match(ctx: Context) -> Prepared:
     return {"headers": {"If-None-Match": etag}}
 
 
-def _nhs_token(ctx: Context) -> Prepared:
-    email = "bench-trust@example.org"
+CLIENTS = 200  # tokens the decision load rotates through
+
+
+def _nhs_tokens(ctx: Context) -> Prepared:
+    """Many clients, as in production: each token has its own write limit (600 a minute by
+    default), so the load goes through the limiter as ``make run`` ships it, and is
+    spread as real traffic is. The account logs in once and makes them."""
+    email, password = "bench-trust@example.org", secrets.token_urlsafe(18)
     ctx.flask(
         "registry",
         "create-user",
@@ -82,9 +97,33 @@ def _nhs_token(ctx: Context) -> Prepared:
         "Bench NHS Trust",
         "--organisation-kind",
         "nhs_trust",
+        "--password-stdin",
+        input=password + "\n",
     )
-    token = ctx.flask("registry", "create-token", email, "--name", "bench").strip()
-    return {"headers": {"Authorization": f"Bearer {token}"}}
+    login = _post(ctx, "/api/v1/auth/login", {"email": email, "password": password}, {})
+    session = {
+        "Cookie": login.headers["Set-Cookie"].split(";", 1)[0],
+        "X-CSRF-Token": json.loads(login.body)["csrf_token"],
+    }
+    tokens = [
+        json.loads(_post(ctx, "/api/v1/tokens", {"name": f"bench {n}"}, session).body)["token"]
+        for n in range(CLIENTS)
+    ]
+    first = tokens[0]
+    return {
+        "headers": {"Authorization": f"Bearer {first}"},
+        "rotate": tuple({"Authorization": f"Bearer {t}"} for t in tokens),
+    }
+
+
+def _post(ctx: Context, path: str, body: Any, headers: Mapping[str, str]) -> Any:
+    request = Request(
+        "POST", path, {**headers, "Content-Type": "application/json"}, json.dumps(body).encode()
+    )
+    reply = send(ctx.base_url, request)
+    if reply.status not in (200, 201):
+        raise BenchError(f"POST {path} answered {reply.status}: {reply.body[:300]!r}")
+    return reply
 
 
 # A research use that meets every condition of the starter research policy: the answer is
@@ -110,5 +149,5 @@ SCENARIOS: list[Scenario] = [
     Scenario("readyz", "GET", "/readyz", 200),
     Scenario("policy-set", "GET", "/api/v1/policy-set", 200),
     Scenario("policy-set-304", "GET", "/api/v1/policy-set", 304, prepare=_if_none_match),
-    Scenario("decision", "POST", "/api/v1/decisions", 201, body=DECISION, prepare=_nhs_token),
+    Scenario("decision", "POST", "/api/v1/decisions", 201, body=DECISION, prepare=_nhs_tokens),
 ]

@@ -63,6 +63,8 @@ def serve(
         "--timeout=30",  # as `make run`: above the database's bounds
         "--graceful-timeout=5",
         "--no-control-socket",  # as `make run`
+        "--access-logfile=-",  # as `make run`: gunicorn's line (empty), and the app's own
+        "--access-logformat=",
         *(["--worker-tmp-dir=/dev/shm"] if Path("/dev/shm").is_dir() else []),
         app,
     ]

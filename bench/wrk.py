@@ -16,7 +16,7 @@ _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.
 _PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", re.MULTILINE)
 _RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
 _REQUESTS = re.compile(r"^\s*(\d+) requests in ", re.MULTILINE)
-_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_UNEXPECTED = re.compile(r"^Unexpected statuses: (\d+)$", re.MULTILINE)
 _SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
@@ -59,10 +59,35 @@ def lua_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def script(request: Request) -> str | None:
-    """The Lua script that sets method, headers and body, or None for a plain GET."""
-    if request.method == "GET" and not request.headers and request.body is None:
-        return None
+# Counts every answer whose status is not the expected one (wrk itself counts only those
+# outside 2xx/3xx), and sends the rotating headers in turn; each wrk thread has its own
+# Lua state, and ``done`` adds up the threads' counts.
+_LUA = """
+local expected = %(status)d
+local variants = {%(variants)s}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) unexpected = 0; turn = 0 end
+if #variants > 0 then
+  function request()
+    turn = turn %% #variants + 1
+    for name, value in pairs(variants[turn]) do wrk.headers[name] = value end
+    return wrk.format()
+  end
+end
+function response(status, headers, body)
+  if status ~= expected then unexpected = unexpected + 1 end
+end
+function done(summary, latency, requests)
+  local n = 0
+  for _, thread in ipairs(threads) do n = n + thread:get("unexpected") end
+  io.write(string.format("Unexpected statuses: %%d\\n", n))
+end
+"""
+
+
+def script(request: Request) -> str:
+    """The Lua script that sets method, headers and body and counts unexpected statuses."""
     lines = [f"wrk.method = {lua_string(request.method)}"]
     lines += [
         f"wrk.headers[{lua_string(name)}] = {lua_string(value)}"
@@ -70,7 +95,11 @@ def script(request: Request) -> str | None:
     ]
     if request.body is not None:
         lines.append(f"wrk.body = {lua_string(request.body.decode())}")
-    return "\n".join(lines) + "\n"
+    variants = ", ".join(
+        "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in extra.items()) + "}"
+        for extra in request.rotate
+    )
+    return "\n".join(lines) + _LUA % {"status": request.status, "variants": variants}
 
 
 def run(
@@ -91,10 +120,9 @@ def run(
         "--timeout=10s",
         "--latency",
     ]
-    if (lua := script(request)) is not None:
-        path = workdir / "request.lua"
-        path.write_text(lua)
-        command.append(f"--script={path}")
+    path = workdir / "request.lua"
+    path.write_text(script(request))
+    command.append(f"--script={path}")
     command.append(base_url + request.path)
     proc = subprocess.run(command, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -104,16 +132,16 @@ def run(
 
 def parse(report: str) -> LoadResult:
     rps, requests = _RPS.search(report), _REQUESTS.search(report)
+    unexpected = _UNEXPECTED.search(report)
     percentiles = {p: float(v) * _UNITS_MS[unit] for p, v, unit in _PERCENTILE.findall(report)}
-    if rps is None or requests is None or set(percentiles) != {"50", "99"}:
+    if rps is None or requests is None or unexpected is None or set(percentiles) != {"50", "99"}:
         raise BenchError(f"could not read wrk's report:\n{report}")
-    non_2xx = _NON_2XX.search(report)
     socket = _SOCKET.search(report)
     return LoadResult(
         requests=int(requests.group(1)),
         rps=float(rps.group(1)),
         p50_ms=percentiles["50"],
         p99_ms=percentiles["99"],
-        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+        unexpected=int(unexpected.group(1)),
         socket_errors=sum(map(int, socket.groups())) if socket else 0,
     )
