@@ -27,6 +27,7 @@ import time
 from flask import Flask, current_app
 
 from registry.db import current_session, db, writing
+from registry.services import audit, witnessing
 
 log = logging.getLogger("registry.audit")
 
@@ -118,8 +119,6 @@ class Checkpointer:
     def flush(self) -> int | None:
         """Sign a checkpoint of the whole log now, unless one covers it already: the size
         signed, or None. The lock is taken only when the log is ahead."""
-        from registry.services import audit
-
         with self.app.app_context():
             try:
                 if not audit.behind(current_session()):
@@ -139,8 +138,6 @@ class Checkpointer:
             log.exception("the last events could not be checkpointed before the process ended")
 
     def _submit(self) -> None:
-        from registry.services import witnessing
-
         post = witnessing.http_post(self.app.config["WITNESS_TIMEOUT_S"])
         while not self._closed.is_set():
             self._witness.wait()
@@ -169,6 +166,9 @@ def start() -> None:
         checkpointer.start()
 
 
-def appended(count: int) -> None:
+def _appended(count: int) -> None:
     checkpointer: Checkpointer = current_app.extensions[_EXT]
     checkpointer.appended(count)
+
+
+audit.ON_APPENDED.append(_appended)

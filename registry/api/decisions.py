@@ -50,8 +50,8 @@ class Decisions(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Evaluate a proposed use against the set (now, or at a revision or time) and record it"""
         policy_set = evaluation_set(body.get("revision"), body.get("as_of"))
-        decision = decisions.decide(current_session(), current_actor(), body, policy_set)
-        return _cited(decision.result, 201)
+        _, cited = decisions.decide(current_session(), current_actor(), body, policy_set)
+        return Response(cited, status=201, mimetype="application/json")
 
     @requires(Permission.AUTHENTICATED)
     @blp.arguments(DecisionQuerySchema(), location="query")

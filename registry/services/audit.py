@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import (
     String,
     and_,
+    bindparam,
     delete,
     event,
     func,
@@ -102,11 +103,22 @@ def _lock_chain(session: Session) -> None:
     # SQLite: the transaction already holds the database's write lock (BEGIN IMMEDIATE).
 
 
+# The hot path's statements, built once and run on the session's connection (Core): the
+# ORM's execution path costs several times these statements themselves.
 _HEAD_COLUMNS = select(LogHead.size, LogHead.hash, LogHead.frontier).where(LogHead.id == 1)
+_MOVE_HEAD = (
+    update(table_of(LogHead))
+    .where(table_of(LogHead).c.id == 1)
+    .values(
+        size=bindparam("new_size"), hash=bindparam("new_hash"), frontier=bindparam("new_frontier")
+    )
+)
+_INSERT_EVENTS = insert(table_of(AuditEvent))
+_INSERT_NODES = insert(table_of(TreeNode))
 
 
 def _head(session: Session) -> tuple[int, str, Any]:
-    row = session.execute(_HEAD_COLUMNS).first()
+    row = session.connection().execute(_HEAD_COLUMNS).first()
     if row is None:
         raise RuntimeError("the audit log has no head row: run `flask db upgrade`")
     return row[0], row[1], row[2]
@@ -149,12 +161,11 @@ def _append(session: Session, pending: list[_Pending]) -> None:
         rows.append(row)
         frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(head)), completed)
     # Plain inserts: the log is written, never loaded back into the session.
-    session.execute(insert(table_of(AuditEvent)), rows)
+    connection = session.connection()
+    connection.execute(_INSERT_EVENTS, rows)
     store_nodes(session, completed)
-    session.execute(
-        update(table_of(LogHead))
-        .where(table_of(LogHead).c.id == 1)
-        .values(size=seq, hash=head, frontier=frontier.to_json())
+    connection.execute(
+        _MOVE_HEAD, {"new_size": seq, "new_hash": head, "new_frontier": frontier.to_json()}
     )
     session.info[_HEAD] = (seq, head, frontier)
     session.info[_APPENDED] = [(row["seq"], row["hash"]) for row in rows]
@@ -196,8 +207,8 @@ def cover(session: Session) -> int | None:
 def store_nodes(session: Session, completed: list[tuple[merkle.Node, bytes]]) -> None:
     """Insert the tree nodes an append completed (``Frontier.append_leaf_hash``)."""
     if completed:
-        session.execute(
-            insert(table_of(TreeNode)),
+        session.connection().execute(
+            _INSERT_NODES,
             [{"level": level, "idx": idx, "hash": value} for (level, idx), value in completed],
         )
 
@@ -262,15 +273,19 @@ def _append_pending(session: Session) -> None:
         _append(session, pending)
 
 
+# Called with the number of events a request's commit appended, when their checkpoint is
+# left to the cadence (registry.checkpoints registers itself).
+ON_APPENDED: list[Callable[[int], None]] = []
+
+
 @event.listens_for(Session, "after_commit")
 def _committed(session: Session) -> None:
     session.info.pop(_HEAD, None)
     entries = session.info.pop(_APPENDED, None)
     session.info[_COMMITTED] = entries or []
     if entries and _batched():
-        from registry import checkpoints
-
-        checkpoints.appended(len(entries))
+        for hook in ON_APPENDED:
+            hook(len(entries))
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -23,6 +23,7 @@ from registry.services.paging import Page, keyset_page
 from registry.vocabulary import OrganisationKind
 
 TOP_LEVEL_FACTS = ("organisation_kind", "commercial_involvement")
+_INSERT = insert(table_of(Decision))
 
 
 def cited_policy(version: PolicyVersion) -> CitedPolicy:
@@ -100,9 +101,10 @@ def normalise(body: Mapping[str, Any], organisation: Organisation) -> dict[str, 
 
 def decide(
     session: Session, actor: Actor, body: Mapping[str, Any], policy_set: PolicySet
-) -> Decision:
+) -> tuple[Decision, bytes]:
     """Answer a proposed use for the caller's organisation, as the registry records it,
-    against ``policy_set``, and record the answer."""
+    against ``policy_set``, and record the answer; the decision, and its document as
+    cited (RFC 8785 canonical JSON, the bytes its ``result_hash`` is over)."""
     organisation = session.get(Organisation, actor.organisation_id)
     if organisation is None:  # the caller's organisation vanished mid-request
         raise Unauthenticated()
@@ -115,8 +117,9 @@ def record(
     organisation: Organisation,
     request: dict[str, Any],
     policy_set: PolicySet,
-) -> Decision:
-    """Evaluate and record a decision, with its audit event, in the caller's transaction."""
+) -> tuple[Decision, bytes]:
+    """Evaluate and record a decision, with its audit event, in the caller's transaction;
+    the decision and its document's canonical bytes (encoded once: hashed and answered)."""
     answer = evaluation.evaluate(policy_set, proposal(request))
     now = utcnow()
     public_id = str(uuid.uuid4())
@@ -133,7 +136,8 @@ def record(
         **answer,
         "log": {"origin": audit.log_verifier().name, "index": seq - 1},
     }
-    result_hash = chain.sha256_hex(chain.canonical(document))
+    cited = chain.canonical(document)
+    result_hash = chain.sha256_hex(cited)
     row = {
         "id": public_id,
         "created_at": now,
@@ -148,7 +152,7 @@ def record(
         "result_hash": result_hash,
     }
     # A plain insert: the decision is answered from ``document``, not read back.
-    session.execute(insert(table_of(Decision)), [row])
+    session.connection().execute(_INSERT, [row])
     decision = Decision(**row)
     audit.record(
         session,
@@ -165,7 +169,7 @@ def record(
         },
         seq=seq,
     )
-    return decision
+    return decision, cited
 
 
 def can_read_all(actor: Actor) -> bool:
