@@ -72,10 +72,10 @@ def _scratch_database(ctx: Context, name: str = "audit-micro") -> Iterator[str]:
 def _fill_log(app: Any, count: int) -> None:
     """Append ``count`` events (and a checkpoint every few) as the service would, in bulk."""
     from flask_migrate import upgrade
-    from sqlalchemy import insert
+    from sqlalchemy import insert, update
 
     from registry.db import db
-    from registry.models.audit import AuditEvent, Checkpoint
+    from registry.models.audit import AuditEvent, Checkpoint, LogHead
     from registry.services import chain, merkle
     from registry.services.audit import _signing_key
     from registry.services.merkle import Frontier
@@ -147,6 +147,7 @@ def _fill_log(app: Any, count: int) -> None:
     if checkpoints:
         db.session.execute(insert(Checkpoint), checkpoints)
     _insert_nodes(nodes)
+    db.session.execute(update(LogHead).values(size=count, hash=head, frontier=frontier.to_json()))
     db.session.commit()
 
 

@@ -72,11 +72,12 @@ class Checkpointer:
         """This process committed ``count`` events: cover them within the interval."""
         self.start()
         with self._wake:
-            if not self._waiting:
+            first = not self._waiting
+            if first:
                 self._since = time.monotonic()
             self._waiting += count
-            if self._waiting >= self.max_events:
-                self._wake.notify()
+            if first or self._waiting >= self.max_events:
+                self._wake.notify()  # the interval starts, or enough are waiting
 
     def close(self) -> None:
         """Cover what is waiting and stop this process's threads (an app disposed of)."""

@@ -100,6 +100,11 @@ def test_a_write_is_answered_at_once_and_checkpointed_within_the_interval(
     assert proof.status_code == 200
     report = made.test_client().get(f"{API}/audit-events/verify").get_json()
     assert report["ok"] is True and report["awaiting_checkpoint"] == 0
+    # Once idle, the next write starts the interval again.
+    time.sleep(0.5)
+    later = client.post(f"{API}/decisions", json=DECISION)
+    index = int(later.headers["Audit-Log-Index"])
+    assert _wait_until(lambda: _latest(made) >= index + 1, 3.0) < 1.5
 
 
 def test_a_burst_of_writes_shares_checkpoints(app: Flask, cadenced: Callable[..., Flask]) -> None:
