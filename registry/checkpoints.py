@@ -48,6 +48,7 @@ class Checkpointer:
         self._waiting = 0  # events this process appended that no checkpoint covers yet
         self._since = 0.0  # when the first of them was appended (monotonic)
         self._closed = threading.Event()
+        self._threads: list[threading.Thread] = []
 
     @property
     def running(self) -> bool:
@@ -63,9 +64,15 @@ class Checkpointer:
             self._wake = threading.Condition()
             self._witness = threading.Event()
             self._waiting, self._pid = 0, os.getpid()
-            threading.Thread(target=self._run, name="registry-checkpoints", daemon=True).start()
+            self._threads = [
+                threading.Thread(target=self._run, name="registry-checkpoints", daemon=True)
+            ]
             if self.app.extensions.get("registry.witnesses"):
-                threading.Thread(target=self._submit, name="registry-witness", daemon=True).start()
+                self._threads.append(
+                    threading.Thread(target=self._submit, name="registry-witness", daemon=True)
+                )
+            for thread in self._threads:
+                thread.start()
             atexit.register(self._at_exit)
 
     def appended(self, count: int) -> None:
@@ -80,14 +87,18 @@ class Checkpointer:
                 self._wake.notify()  # the interval starts, or enough are waiting
 
     def close(self) -> None:
-        """Cover what is waiting and stop this process's threads (an app disposed of)."""
-        if self.running and not self._closed.is_set():
-            atexit.unregister(self._at_exit)
-            self._at_exit()
+        """Stop this process's threads (waiting for a round under way) and cover what is
+        waiting: for an app disposed of before its process ends."""
+        started = self.running and not self._closed.is_set()
         self._closed.set()
         with self._wake:
             self._wake.notify()
         self._witness.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if started:
+            atexit.unregister(self._at_exit)
+            self._at_exit()
 
     def _run(self) -> None:
         self._round()  # whatever an earlier process left uncovered
