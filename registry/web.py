@@ -49,8 +49,9 @@ def wants_json() -> bool:
     return best in ("application/json", "application/problem+json")
 
 
-def not_modified(etag: str) -> bool:
-    """Whether a GET's ``If-None-Match`` already names ``etag`` (a strong ETag, quoted).
+def not_modified(*etags: str) -> bool:
+    """Whether a GET's ``If-None-Match`` already names one of ``etags`` (strong ETags,
+    quoted: the representations of one state of the resource).
 
     Only a read can be "not modified": a write that changed something answers what it
     changed, whatever If-None-Match says.
@@ -59,4 +60,4 @@ def not_modified(etag: str) -> bool:
     if not supplied or request.method not in ("GET", "HEAD"):
         return False
     candidates = {c.strip().removeprefix("W/") for c in supplied.split(",")}
-    return etag in candidates or "*" in candidates
+    return "*" in candidates or not candidates.isdisjoint(etags)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import time
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import brotli
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from sqlalchemy import select
 
 from registry.db import db, utcnow
 from registry.models.policy import Policy, PolicyVersion
+from registry.present.policyset import init_policy_set_cache
 from tests import factories as f
 from tests.support.problems import assert_problem
 
@@ -188,3 +191,49 @@ def test_other_workers_see_a_new_revision_within_the_check_interval(
     while client.get(f"{API}/policy-set").get_json()["revision"] != 2:
         assert time.monotonic() < deadline, "a new revision stayed hidden past the interval"
         time.sleep(0.05)
+
+
+def test_the_current_set_is_served_compressed_as_the_client_accepts(app: Flask) -> None:
+    """Brotli or gzip, each its own representation with its own ETag, made once per
+    revision; an If-None-Match naming any representation of this state is a 304."""
+    f.catalogue()
+    f.published("research-data")
+    client = app.test_client()
+    plain = client.get(f"{API}/policy-set")
+    assert plain.headers.get("Content-Encoding") is None
+    assert plain.headers["Vary"] == "Accept-Encoding"
+    seen = {plain.headers["ETag"]}
+    for accept, coding, decode in (
+        ("gzip, deflate, br", "br", brotli.decompress),
+        ("gzip", "gzip", gzip.decompress),
+        ("br;q=0, gzip;q=0.5", "gzip", gzip.decompress),
+        ("*", "br", brotli.decompress),
+    ):
+        answer = client.get(f"{API}/policy-set", headers={"Accept-Encoding": accept})
+        assert answer.status_code == 200
+        assert answer.headers["Content-Encoding"] == coding, accept
+        assert decode(answer.data) == plain.data
+        assert len(answer.data) < len(plain.data)
+        assert answer.headers["ETag"].endswith(f'-{coding}"')
+        seen.add(answer.headers["ETag"])
+        again = client.get(
+            f"{API}/policy-set",
+            headers={"Accept-Encoding": accept, "If-None-Match": plain.headers["ETag"]},
+        )
+        assert again.status_code == 304 and again.data == b""
+        assert again.headers["ETag"] == answer.headers["ETag"]
+    assert len(seen) == 3
+    refused = client.get(f"{API}/policy-set", headers={"Accept-Encoding": "gzip;q=0, br;q=0"})
+    assert refused.headers.get("Content-Encoding") is None
+    assert refused.data == plain.data
+    # A past set is built for the request and served as it is.
+    past = client.get(f"{API}/policy-set?revision=1", headers={"Accept-Encoding": "br"})
+    assert past.status_code == 200 and past.headers.get("Content-Encoding") is None
+    # After a publication the representations are of the new state.
+    f.published("research-data-2")
+    init_policy_set_cache(app)
+    fresh = client.get(
+        f"{API}/policy-set", headers={"Accept-Encoding": "br", "If-None-Match": ", ".join(seen)}
+    )
+    assert fresh.status_code == 200
+    assert brotli.decompress(fresh.data) == client.get(f"{API}/policy-set").data

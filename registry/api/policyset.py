@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from sqlalchemy import select
 
 from registry.api.base import Blueprint, conditional, page_after, paged, problems
 from registry.db import current_session, utcnow
 from registry.models.policy import SetRevision
-from registry.present.policyset import Snapshot, build, current_snapshot
+from registry.present.policyset import CODINGS, Snapshot, build, current_snapshot
 from registry.present.versions import revision_out
 from registry.schemas.common import PageArgs
 from registry.schemas.policy import (
@@ -34,24 +34,51 @@ blp = Blueprint(
 CACHE_CONTROL = "public, no-cache"
 
 
-def respond(snap: Snapshot) -> Response:
-    headers = {"ETag": snap.etag, "Cache-Control": CACHE_CONTROL}
-    if not_modified(snap.etag):
+def respond(snap: Snapshot, *, compressed: bool = False) -> Response:
+    """The set, or 304. The current set (``compressed``) is also served Brotli- or
+    gzip-encoded, as Accept-Encoding asks, from bytes made once per revision; a past one
+    is built for the request and served as it is."""
+    coding = _coding() if compressed else "identity"
+    headers = {"ETag": snap.etag_for(coding), "Cache-Control": CACHE_CONTROL}
+    if compressed:
+        headers["Vary"] = "Accept-Encoding"
+    if not_modified(*snap.etags()):
         return Response(status=304, headers=headers)
-    return Response(snap.body, status=200, mimetype="application/json", headers=headers)
+    if coding != "identity":
+        headers["Content-Encoding"] = coding
+    body = snap.body_for(coding)
+    return Response(body, status=200, mimetype="application/json", headers=headers)
+
+
+def _coding() -> str:
+    """The most preferred coding the client accepts (a quality above 0), or identity."""
+    if not request.environ.get("HTTP_ACCEPT_ENCODING"):
+        return "identity"
+    accepted = request.accept_encodings
+    return next((c for c in CODINGS if accepted.quality(c) > 0), "identity")
 
 
 @blp.route("/policy-set")
 class PolicySet(MethodView):
     @requires(Permission.PUBLIC)
     @blp.arguments(SetQuerySchema(), location="query")
-    @blp.response(200, PolicySetSchema, headers={"ETag": {"schema": {"type": "string"}}})
+    @blp.response(
+        200,
+        PolicySetSchema,
+        headers={
+            "ETag": {"schema": {"type": "string"}},
+            "Content-Encoding": {
+                "description": "br or gzip when Accept-Encoding asks (the current set only).",
+                "schema": {"type": "string", "enum": ["br", "gzip"]},
+            },
+        },
+    )
     @conditional()
     @problems(404)
     def get(self, args: dict[str, Any]) -> Response:
         """The set in force: now, at a revision, as of a time, or as known at a time"""
         if not args:
-            return respond(current_snapshot())
+            return respond(current_snapshot(), compressed=True)
         session = current_session()
         revision = policyset.resolve(
             session, revision=args.get("revision"), known_at=args.get("known_at")
