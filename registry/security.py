@@ -342,6 +342,8 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: Any, response: Any) -> None:
+        if not session and not session.modified:
+            return  # nothing to set, nothing to delete (Flask would work that out slower)
         if "Authorization" in request.headers:
             return
         super().save_session(app, session, response)
