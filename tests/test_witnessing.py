@@ -6,6 +6,7 @@ keeps the checkpoint it cosigned."""
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
+from registry.checkpoints import Checkpointer
 from registry.db import db
 from registry.keys import load_signing_key
 from registry.models.audit import WitnessProgress
@@ -209,3 +211,33 @@ def test_no_transaction_is_held_while_a_witness_is_asked(pair: tuple[Registry, R
 
     assert a.submit(slow) == {"b.example/witness": "cosigned"}
     assert written == [True]
+
+
+def test_a_serving_registry_submits_each_checkpoint_to_its_witnesses_by_itself(
+    pair: tuple[Registry, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With checkpoints on their cadence, the process that signs one hands it to its
+    witness thread: no command to run. The tiles' checkpoint carries the cosignature."""
+    a, b = pair
+    monkeypatch.setattr(witnessing, "http_post", lambda timeout: router(a, b))
+    a.app.config["CHECKPOINT_INTERVAL_S"] = 0.2
+    a.app.extensions["registry.checkpointer"] = Checkpointer(a.app)
+    with a.app.app_context():
+        f.catalogue()
+        f.published("research-data")
+    reader, _ = f.as_role(a.app, "reader")
+    asked = {"purpose": "research", "data_category": "depersonalised"}
+    answer = reader.post(f"{API}/decisions", json={**asked, "commercial_involvement": False})
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    index = int(answer.headers["Audit-Log-Index"])
+    deadline = time.monotonic() + 5
+    while True:
+        served = a.get(f"{API}/log/checkpoint").get_data(as_text=True)
+        text, signatures = note.split(served)
+        if note.parse_checkpoint(text).size > index and len(signatures) == 2:
+            break
+        assert time.monotonic() < deadline, served
+        time.sleep(0.05)
+    name, key = note.parse_cosigner_vkey(b.witness_vkey)
+    assert note.cosignature_time(text, signatures[1], name, key) is not None
+    a.app.extensions["registry.checkpointer"].close()

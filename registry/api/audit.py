@@ -224,6 +224,10 @@ class LatestCheckpoint(MethodView):
             checkpoint, cosignatures = found
         else:
             checkpoint = audit.latest_checkpoint(session)
+            if checkpoint is not None:  # with whatever cosignatures it has gathered yet
+                cosignatures = witnessing.cosignatures(
+                    session, current_app.extensions["registry.witnesses"], checkpoint.size
+                )
         if checkpoint is None:
             raise NotFound("The log is empty: there is no checkpoint yet.")
         signed = audit.signed_note(checkpoint)
@@ -231,7 +235,7 @@ class LatestCheckpoint(MethodView):
             body = signed + "".join(cosignatures)
             return Response(body, content_type=TEXT_MEDIA_TYPE, headers=_NO_STORE)
         document = checkpoint_out(checkpoint)
-        if args["witnessed"]:
+        if cosignatures or args["witnessed"]:
             document["cosignatures"] = cosignatures
             if document["note"] is not None:
                 document["note"] += "".join(cosignatures)
@@ -393,12 +397,17 @@ class LogCheckpoint(MethodView):
     )
     @problems(404)
     def get(self) -> Response:
-        """The latest checkpoint, where c2sp.org/tlog-tiles clients look for it"""
-        checkpoint = audit.latest_checkpoint(current_session())
+        """The latest checkpoint, where c2sp.org/tlog-tiles clients look for it, with the
+        witnesses' cosignatures it has gathered"""
+        session = current_session()
+        checkpoint = audit.latest_checkpoint(session)
         signed = audit.signed_note(checkpoint) if checkpoint else None
-        if signed is None:
+        if checkpoint is None or signed is None:
             raise NotFound("No checkpoint has been signed as a note yet.")
-        return Response(signed, content_type=TEXT_MEDIA_TYPE, headers=_NO_STORE)
+        lines = witnessing.cosignatures(
+            session, current_app.extensions["registry.witnesses"], checkpoint.size
+        )
+        return Response(signed + "".join(lines), content_type=TEXT_MEDIA_TYPE, headers=_NO_STORE)
 
 
 @blp.route("/log/tile/<string:level>/<path:index>")

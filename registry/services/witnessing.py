@@ -188,9 +188,17 @@ def witnessed(
     checkpoint = session.get(Checkpoint, size)
     if checkpoint is None:
         return None
+    return checkpoint, cosignatures(session, cosigners, size)
+
+
+def cosignatures(session: Session, cosigners: Sequence[Cosigner], size: int) -> list[str]:
+    """The configured witnesses' cosignature lines of the checkpoint at ``size``."""
+    names = [c.name for c in cosigners]
+    if not names:
+        return []
     lines = session.execute(
         select(Cosignature.line)
         .where(Cosignature.size == size, Cosignature.witness.in_(names))
         .order_by(Cosignature.witness)
     ).scalars()
-    return checkpoint, list(lines)
+    return list(lines)
