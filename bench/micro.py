@@ -72,10 +72,10 @@ def _scratch_database(ctx: Context, name: str = "audit-micro") -> Iterator[str]:
 def _fill_log(app: Any, count: int) -> None:
     """Append ``count`` events (and a checkpoint every few) as the service would, in bulk."""
     from flask_migrate import upgrade
-    from sqlalchemy import insert, update
+    from sqlalchemy import insert
 
     from registry.db import db
-    from registry.models.audit import AuditEvent, Checkpoint, LogHead
+    from registry.models.audit import AuditEvent, Checkpoint
     from registry.services import chain, merkle
     from registry.services.audit import _signing_key
     from registry.services.merkle import Frontier
@@ -147,8 +147,18 @@ def _fill_log(app: Any, count: int) -> None:
     if checkpoints:
         db.session.execute(insert(Checkpoint), checkpoints)
     _insert_nodes(nodes)
-    db.session.execute(update(LogHead).values(size=count, hash=head, frontier=frontier.to_json()))
+    _set_head(count, head, frontier)
     db.session.commit()
+
+
+def _set_head(size: int, head: str, frontier: Any) -> None:
+    """Where the filled log ends, as the service's appends keep it."""
+    from sqlalchemy import update
+
+    from registry.db import db
+    from registry.models.audit import LogHead
+
+    db.session.execute(update(LogHead).values(size=size, hash=head, frontier=frontier.to_json()))
 
 
 def _insert_nodes(nodes: list[Any]) -> None:
@@ -415,6 +425,7 @@ def _fill_state(app: Any, count: int) -> None:
         if len(events) >= 5000:
             flush()
     flush()
+    _set_head(count, head, frontier)
     db.session.commit()
     if db.engine.dialect.name == "postgresql":
         # As autovacuum would after a load this size: without statistics the planner

@@ -92,6 +92,7 @@ TARGETS: list[tuple[str, tuple[str, str], str, dict[str, float]]] = [
     ),
     ("GET /policy-set 200, ratio", ("scenario", "policy-set"), ">=", {"*": 0.65}),
     ("GET /policy-set 304, ratio", ("scenario", "policy-set-304"), ">=", {"*": 0.75}),
+    ("GET /policy-set 200 at 600, ratio", ("scenario", "policy-set-600-br"), ">=", {"*": 0.5}),
     ("verification, events/s", ("micro", "audit-log-100k"), ">=", {"*": 100_000}),
     ("checkpoint delay / interval", ("checkpoints", ""), "<=", {"*": 1.5}),
 ]

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -144,10 +146,49 @@ DECISION = {
     },
 }
 
+BROTLI = {"Accept-Encoding": "gzip, deflate, br"}  # as browsers and most clients ask
+LARGE_SET = 600  # published policies, for the scenarios that measure a large set
+
+
+def _large_set(ctx: Context) -> Prepared:
+    """Publish copies of the starter policies, through the same services, until the set
+    holds ``LARGE_SET`` (once; the scenarios after the first find it done)."""
+    from bench.micro import _app
+    from registry.db import db
+    from registry.present.policyset import current_snapshot
+    from registry.services import seed
+    from registry.services.context import Actor
+
+    with _app(ctx) as app, app.test_request_context():
+        missing = LARGE_SET - len(current_snapshot().ids)
+        starter = seed.STARTER_SET
+        specs = [
+            {
+                **spec,
+                "slug": f"{spec['slug']}-copy-{n}",
+                "title": f"{spec['title']} (copy {n})",
+            }
+            for n in range(1, missing // len(starter) + 2)
+            for spec in starter
+        ][: max(0, missing)]
+        if specs:
+            print(f"bench: publishing {len(specs)} more policies", file=sys.stderr)
+            seed.load(db.session(), Actor.system(label="bench"), specs)
+            db.session.commit()
+    time.sleep(1.5)  # every worker's cached set is checked at least once a second
+    return {}
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("healthz", "GET", "/healthz", 200),
     Scenario("readyz", "GET", "/readyz", 200),
     Scenario("policy-set", "GET", "/api/v1/policy-set", 200),
     Scenario("policy-set-304", "GET", "/api/v1/policy-set", 304, prepare=_if_none_match),
     Scenario("decision", "POST", "/api/v1/decisions", 201, body=DECISION, prepare=_nhs_tokens),
+    Scenario("policy-set-br", "GET", "/api/v1/policy-set", 200, headers=BROTLI),
+    # Last: they grow the set to LARGE_SET policies.
+    Scenario("policy-set-600", "GET", "/api/v1/policy-set", 200, prepare=_large_set),
+    Scenario(
+        "policy-set-600-br", "GET", "/api/v1/policy-set", 200, headers=BROTLI, prepare=_large_set
+    ),
 ]

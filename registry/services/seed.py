@@ -71,8 +71,11 @@ def _account(session: Session, actor: Actor, org_id: int, email: str, role: str,
     return user.id
 
 
-def load(session: Session, actor: Actor) -> list[str]:
-    """Load whatever of the starter set is missing; return the slugs published now."""
+def load(
+    session: Session, actor: Actor, specs: list[dict[str, Any]] | None = None
+) -> list[str]:
+    """Load whatever of the starter set (or of ``specs``, policies in its form) is
+    missing; return the slugs published now."""
     policies.sync_catalogue(session, actor)
     org = identity.find_organisation(session, ORGANISATION) or identity.create_organisation(
         session, actor, ORGANISATION, "registry"
@@ -124,7 +127,7 @@ def load(session: Session, actor: Actor) -> list[str]:
         request_id=actor.request_id,
     )
     published = []
-    for spec in STARTER_SET:
+    for spec in STARTER_SET if specs is None else specs:
         if policies.find_policy(session, spec["slug"]) is not None:
             continue
         data = {k: v for k, v in spec.items() if k != "public_benefit"}
