@@ -173,21 +173,22 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack[Any]) -> None:
 
     bare: list[load.LoadResult] = []
     measured: list[report.Measured] = []
+    checkpoints: Figures = {}
     if scenarios:
         bare_url = stack.enter_context(serve("bare", "bench.bare:app", server, env, "/", logs))
         measure = _measurer(driver, args.warmup, args.duration)
         results = []
         for scenario in scenarios:  # the bare app between every two, for the drift
             bare.append(measure("bare app", bare_url, BARE_REQUEST))
+            before = log_size(ctx)
             results.append((scenario, measure(scenario.name, registry_url, checked(scenario, ctx))))
+            if scenario.method != "GET":  # the writes it made under load, and their checkpoints
+                checkpoints = dict(checkpoint_delays(ctx, after=before))
         bare.append(measure("bare app", bare_url, BARE_REQUEST))
         measured = [
             report.Measured(s, result, result.rps / ((bare[i].rps + bare[i + 1].rps) / 2))
             for i, (s, result) in enumerate(results)
         ]
-    checkpoints: Figures = {}
-    if any(s.method != "GET" for s in scenarios):
-        checkpoints = dict(checkpoint_delays(ctx))
     micro_results: dict[str, Figures] = {}
     for micro in micros:
         print(f"bench: micro-benchmark {micro.name}", file=sys.stderr)
@@ -255,10 +256,19 @@ def nproc() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def checkpoint_delays(ctx: Context) -> Figures:
-    """How long each event appended under load waited for the signed checkpoint that
-    covers it (the checkpoint's time less the event's), read from the database once the
-    last checkpoint is due."""
+def log_size(ctx: Context) -> int:
+    from bench.micro import _app
+    from registry.db import db
+    from registry.services import audit
+
+    with _app(ctx):
+        return audit.log_size(db.session())
+
+
+def checkpoint_delays(ctx: Context, *, after: int) -> Figures:
+    """How long each event appended by a scenario (after event ``after``: its preparation
+    and its load) waited for the signed checkpoint that covers it (the checkpoint's time
+    less the event's), read from the database once the last checkpoint is due."""
     import time
 
     from bench.micro import _app
@@ -269,7 +279,9 @@ def checkpoint_delays(ctx: Context) -> Figures:
         interval = float(app.config["CHECKPOINT_INTERVAL_S"])
         time.sleep(2 * interval + 0.5)
         events = db.session.execute(
-            sqlalchemy.select(AuditEvent.seq, AuditEvent.occurred_at).order_by(AuditEvent.seq)
+            sqlalchemy.select(AuditEvent.seq, AuditEvent.occurred_at)
+            .where(AuditEvent.seq > after)
+            .order_by(AuditEvent.seq)
         ).all()
         issued = db.session.execute(
             sqlalchemy.select(Checkpoint.size, Checkpoint.issued_at).order_by(Checkpoint.size)

@@ -159,7 +159,7 @@ def _large_set(ctx: Context) -> Prepared:
     from registry.services import seed
     from registry.services.context import Actor
 
-    with _app(ctx) as app, app.test_request_context():
+    with _app(ctx):  # a command's writes: each checkpointed as it commits
         missing = LARGE_SET - len(current_snapshot().ids)
         starter = seed.STARTER_SET
         specs = [
