@@ -71,9 +71,7 @@ def _account(session: Session, actor: Actor, org_id: int, email: str, role: str,
     return user.id
 
 
-def load(
-    session: Session, actor: Actor, specs: list[dict[str, Any]] | None = None
-) -> list[str]:
+def load(session: Session, actor: Actor, specs: list[dict[str, Any]] | None = None) -> list[str]:
     """Load whatever of the starter set (or of ``specs``, policies in its form) is
     missing; return the slugs published now."""
     policies.sync_catalogue(session, actor)
