@@ -108,10 +108,16 @@ class Checkpointer:
                     self._wake.wait(self.IDLE_CHECK_S)
                 if self._closed.is_set():
                     return
-                if self._waiting:
-                    due = self._since + self.interval
-                    while self._waiting < self.max_events and (left := due - time.monotonic()) > 0:
-                        self._wake.wait(left)
+                due = self._since + self.interval
+                while (
+                    self._waiting
+                    and self._waiting < self.max_events
+                    and not self._closed.is_set()
+                    and (left := due - time.monotonic()) > 0
+                ):
+                    self._wake.wait(left)
+                if self._closed.is_set():
+                    return  # close() covers what is waiting
                 self._waiting = 0
             if not self._round():
                 with self._wake:  # try again after an interval
