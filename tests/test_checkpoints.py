@@ -30,18 +30,19 @@ DECISION = {
 }
 
 
-def _latest(app: Flask) -> int:
+def _scalar(app: Flask, statement: Any) -> int:
     with app.app_context():
-        size = db.session.execute(select(func.max(Checkpoint.size))).scalar() or 0
+        value = db.session.execute(statement).scalar() or 0
         db.session.remove()
-        return int(size)
+        return int(value)
+
+
+def _latest(app: Flask) -> int:
+    return _scalar(app, select(func.max(Checkpoint.size)))
 
 
 def _events(app: Flask) -> int:
-    with app.app_context():
-        size = db.session.execute(select(func.max(AuditEvent.seq))).scalar() or 0
-        db.session.remove()
-        return int(size)
+    return _scalar(app, select(func.max(AuditEvent.seq)))
 
 
 def _wait_until(condition: Callable[[], bool], seconds: float) -> float:
@@ -120,10 +121,7 @@ def test_a_burst_of_writes_shares_checkpoints(app: Flask, cadenced: Callable[...
 
 
 def _checkpoint_count(app: Flask) -> int:
-    with app.app_context():
-        count = db.session.execute(select(func.count()).select_from(Checkpoint)).scalar_one()
-        db.session.remove()
-        return int(count)
+    return _scalar(app, select(func.count()).select_from(Checkpoint))
 
 
 def test_enough_waiting_events_are_checkpointed_before_the_interval(
