@@ -6,7 +6,7 @@ with ``@requires`` like the API's.
 
 from __future__ import annotations
 
-from registry.pages import panel, problems, public  # noqa: F401  (their routes register on blp)
+from registry.pages import feeds, panel, problems, public  # noqa: F401  (their routes register on blp)
 from registry.pages.base import blp, error_page
 
 __all__ = ["blp", "error_page"]
