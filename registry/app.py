@@ -16,7 +16,17 @@ from werkzeug.exceptions import HTTPException
 
 from registry import checkpoints, work
 from registry import config as config_module
-from registry.api import audit, decisions, identity, ops, policies, policyset, reviews, witness
+from registry.api import (
+    audit,
+    decisions,
+    identity,
+    ops,
+    policies,
+    policyset,
+    reviews,
+    webhooks,
+    witness,
+)
 from registry.api.base import refuse_nul_characters, refuse_unknown_query_parameters
 from registry.checkpoints import init_checkpoints
 from registry.db import current_session, db, init_db, set_write_intent
@@ -46,6 +56,7 @@ BLUEPRINTS: tuple[tuple[Any, str], ...] = (
     (reviews.blp, "/api/v1"),
     (decisions.blp, "/api/v1"),
     (audit.blp, "/api/v1"),
+    (webhooks.blp, "/api/v1"),
     (witness.blp, ""),
 )
 

@@ -214,6 +214,30 @@ def witness_command(every: float | None) -> None:
         time.sleep(every)
 
 
+@registry_cli.command("deliver")
+@click.option("--once", is_flag=True, help="Run one round and exit (default: until stopped).")
+def deliver_command(once: bool) -> None:
+    """Send webhook messages from the outbox and make the notices time brings (a
+    scheduled version in force, a review closing soon), until SIGTERM or Ctrl-C. Several
+    may run at once on PostgreSQL; nothing is sent twice but after a worker dies."""
+    import signal
+    import threading
+
+    from registry.delivery import Deliverer
+
+    deliverer = Deliverer(current_app._get_current_object())  # type: ignore[attr-defined]
+    db.session.remove()
+    if once:
+        click.echo(f"deliver: {deliverer.round()} message(s) sent or tried", err=True)
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo("deliver: sending webhook messages (stop with SIGTERM or Ctrl-C)", err=True)
+    deliverer.run(stop)
+    click.echo("deliver: stopped", err=True)
+
+
 @registry_cli.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def backup_command(path: str) -> None:

@@ -84,6 +84,28 @@ DEFAULTS: dict[str, Any] = {
     "WITNESSES": "",
     "WITNESS_QUORUM": 1,
     "WITNESS_TIMEOUT_S": 5.0,
+    # Where people and systems reach this registry: the links in webhooks (and mail),
+    # which are built where no request says which host was asked.
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # Webhooks (registry.services.webhooks, registry.delivery). Endpoint URLs must be https
+    # and public; WEBHOOK_ALLOW_PRIVATE lets plain http and loopback or private addresses
+    # through, for tests and local use only. A failed delivery is tried again after
+    # RETRY_BASE_S, doubling (with jitter) up to RETRY_MAX_S, until RETRY_HORIZON_S after
+    # the message was written (about three days); a rotated secret keeps signing beside
+    # the new one for SECRET_OVERLAP_S.
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    "WEBHOOK_TIMEOUT_S": 10.0,
+    "WEBHOOK_RETRY_BASE_S": 5.0,
+    "WEBHOOK_RETRY_MAX_S": 6 * 3600.0,
+    "WEBHOOK_RETRY_HORIZON_S": 3 * 86400.0,
+    "WEBHOOK_SECRET_OVERLAP_S": 86400.0,
+    # The delivery worker: how often it looks for due messages and notices, how long it
+    # holds a message it is sending, and how many it sends at once.
+    "DELIVERY_POLL_S": 1.0,
+    "DELIVERY_LEASE_S": 60.0,
+    "DELIVERY_THREADS": 8,
+    # How long before a review closes its "closing soon" notice goes out.
+    "REVIEW_CLOSING_SOON_S": 86400.0,
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,

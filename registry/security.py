@@ -53,6 +53,7 @@ class Permission(StrEnum):
     DECISION_READ_ALL = "decision:read-all"
     AUDIT_READ = "audit:read"
     IDENTITY_MANAGE = "identity:manage"
+    WEBHOOK_MANAGE = "webhook:manage"
 
 
 _EVERYONE = {Permission.PUBLIC, Permission.AUTHENTICATED}
@@ -67,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.DECISION_READ_ALL,
             Permission.AUDIT_READ,
             Permission.IDENTITY_MANAGE,
+            Permission.WEBHOOK_MANAGE,
         }
     ),
     Role.EDITOR: frozenset(
@@ -76,6 +78,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.POLICY_READ_DRAFTS,
             Permission.REVIEW_MANAGE,
             Permission.DECISION_CREATE,
+            Permission.WEBHOOK_MANAGE,
         }
     ),
     Role.PANEL_MEMBER: frozenset(_EVERYONE | {Permission.REVIEW_VOTE}),

@@ -217,3 +217,23 @@ def longest_email(tag: str) -> str:
     address = f"{local}@{domain}"
     assert len(address) == 254
     return address
+
+
+@writes
+def webhook(organisation_id: int, url: str = "https://hooks.example.org/in") -> Any:
+    """An endpoint written straight to the table (registration would resolve the name)."""
+    from registry.models.webhook import WebhookEndpoint
+    from registry.services import webhooks
+
+    endpoint = WebhookEndpoint(
+        organisation_id=organisation_id,
+        url=url,
+        event_types="",
+        description="",
+        secret=webhooks.new_secret(),
+        sequence=0,
+        status="active",
+    )
+    current_session().add(endpoint)
+    db.session.commit()
+    return endpoint

@@ -76,6 +76,7 @@ def build_world(app: Flask) -> World:
     decided = stranger_client.post(f"{API}/decisions", json=DECISION)
     assert decided.status_code == 201
     world.objects["decision"] = decided.get_json()["id"]
+    world.objects["stranger_webhook"] = f.webhook(stranger.organisation_id).id
     return world
 
 
@@ -276,6 +277,34 @@ OPERATIONS: list[Op] = [
         only({"editor": 200, "admin": 200}),
         body=lambda w: {"recommendation": "Publish."},
     ),
+    # Webhooks: an organisation's own (someone else's is not found).
+    Op("GET", f"{API}/webhooks", only({"editor": 200, "admin": 200})),
+    Op(
+        "POST",
+        f"{API}/webhooks",
+        only({"editor": 422, "admin": 422}),  # a private address is refused
+        body=lambda w: {"url": "https://10.0.0.1/hooks"},
+    ),
+    *[
+        Op(
+            method,
+            f"{API}/webhooks/{{stranger_webhook}}{tail}",
+            only({"editor": 404, "admin": 404}),
+            body=body,
+        )
+        for method, tail, body in [
+            ("GET", "", None),
+            ("PATCH", "", lambda w: {"description": "mine now"}),
+            ("DELETE", "", None),
+            ("POST", "/pause", None),
+            ("POST", "/resume", None),
+            ("POST", "/test", None),
+            ("POST", "/replay", lambda w: {"from_sequence": 1}),
+            ("POST", "/rotate-secret", None),
+            ("GET", "/messages", None),
+            ("GET", "/deliveries", None),
+        ]
+    ],
 ]
 
 

@@ -1,5 +1,5 @@
 """Typed SQLAlchemy models, one module per noun. Importing this registers every table."""
 
-from registry.models import audit, decision, identity, policy, review
+from registry.models import audit, decision, identity, policy, review, webhook
 
-__all__ = ["audit", "decision", "identity", "policy", "review"]
+__all__ = ["audit", "decision", "identity", "policy", "review", "webhook"]

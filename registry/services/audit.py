@@ -160,6 +160,8 @@ def _append(session: Session, pending: list[_Pending]) -> None:
         row["hash"] = head = chain.event_hash(document(SimpleNamespace(**row, hash=None)))
         rows.append(row)
         frontier.append_leaf_hash(merkle.leaf_hash(bytes.fromhex(head)), completed)
+    for hook in ON_APPEND:  # the outbox: written with the events, in their order
+        hook(session, rows)
     # Plain inserts: the log is written, never loaded back into the session.
     connection = session.connection()
     connection.execute(_INSERT_EVENTS, rows)
@@ -171,6 +173,13 @@ def _append(session: Session, pending: list[_Pending]) -> None:
     session.info[_APPENDED] = [(row["seq"], row["hash"]) for row in rows]
     if not _batched():
         _issue_checkpoint(session, frontier)
+
+
+# Called in the appending transaction, under the chain lock, with the rows of the events
+# appended, and with each checkpoint's size as it is issued (registry.services.webhooks
+# registers itself: what the registry announces is written with the change).
+ON_APPEND: list[Callable[[Session, list[dict[str, Any]]], None]] = []
+ON_CHECKPOINT: list[Callable[[Session, int, datetime], None]] = []
 
 
 def _batched() -> bool:
@@ -248,6 +257,8 @@ def _issue_checkpoint(session: Session, frontier: Frontier) -> None:
     verifier = log_verifier()
     origin = verifier.name
     text = note.Checkpoint(origin, frontier.size, root).text
+    for hook in ON_CHECKPOINT:
+        hook(session, frontier.size, utcnow())
     session.execute(
         insert(table_of(Checkpoint)),
         [

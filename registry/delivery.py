@@ -1,0 +1,399 @@
+"""The delivery worker: ``flask --app wsgi registry deliver``.
+
+Each round, in short transactions of its own:
+
+1. **Notices**: what time alone makes true is announced, once however many workers look
+   (a ``notices`` row marks it): a published version whose ``in_force_from`` has come,
+   a review that closes within ``REVIEW_CLOSING_SOON_S``; and reviews past their closing
+   time are closed, as any request would close them.
+2. **Claim**: the first pending message of each active endpoint that is due, up to
+   ``DELIVERY_THREADS`` of them, taken with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (the
+   write lock on SQLite) and leased for ``DELIVERY_LEASE_S``. Only an endpoint's first
+   pending message is ever taken, so an endpoint receives its messages in order, and a
+   second worker never takes the next one while the first is in flight.
+3. **Send**, outside any transaction, in parallel: the body as written, signed with the
+   endpoint's secrets (Standard Webhooks), to an address checked again now (DNS can
+   change since registration), with no redirect followed.
+4. **Record** every attempt; a 2xx delivers, a 410 Gone disables the endpoint (its
+   messages wait for a resume), anything else is tried again after an exponential
+   backoff with jitter until ``WEBHOOK_RETRY_HORIZON_S`` after the message was written,
+   then marked failed (the next message goes on; the consumer sees the gap in
+   ``sequence`` and can ask for a replay).
+
+A worker killed mid-delivery loses its lease: the message goes again, with the same
+``webhook-id``, once the lease ends. A database that goes away is waited for.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
+
+from registry.db import current_session, db, is_postgres, table_of, utcnow, writing
+from registry.models.policy import PolicyVersion, SetRevision
+from registry.models.review import Review
+from registry.models.webhook import Notice, WebhookAttempt, WebhookEndpoint, WebhookMessage
+from registry.services import audit, chain, reviews, webhooks
+from registry.services.context import Actor
+from registry.services.webhooks import ForbiddenAddress
+
+log = logging.getLogger("registry.delivery")
+_jitter = random.SystemRandom()
+USER_AGENT = "london-health-and-care-data-policy-registry/webhooks"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    message_id: int
+    endpoint_id: int
+    sequence: int
+    payload: str
+    attempts: int
+    created_at: datetime
+    url: str
+    secrets: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    claim: Claim
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address that was checked, whatever the name resolves to now."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow: bool) -> int:
+    """POST ``body`` to ``url`` at an address checked now; the status (redirects are
+    answers, never followed). Raises ``ForbiddenAddress`` or ``OSError``."""
+    host, port, addresses = webhooks.safe_addresses(url, allow=allow)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    kind = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+    connection = kind(host, port, addresses[0], timeout)
+    try:
+        connection.request("POST", target, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(64 * 1024)
+        return response.status
+    finally:
+        connection.close()
+
+
+def signature_headers(claim: Claim, now: datetime) -> dict[str, str]:
+    """The Standard Webhooks headers: one signature per secret in force."""
+    from standardwebhooks.webhooks import Webhook
+
+    msg_id = webhooks.message_id(claim.endpoint_id, claim.sequence)
+    body = claim.payload.encode()
+    signatures = [Webhook(secret).sign(msg_id, now, body) for secret in claim.secrets]
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+
+
+class Deliverer:
+    def __init__(self, app: Flask) -> None:
+        config = app.config
+        self.app = app
+        self.poll = float(config["DELIVERY_POLL_S"])
+        self.lease = timedelta(seconds=float(config["DELIVERY_LEASE_S"]))
+        self.threads = int(config["DELIVERY_THREADS"])
+        self.timeout = float(config["WEBHOOK_TIMEOUT_S"])
+        self.base = float(config["WEBHOOK_RETRY_BASE_S"])
+        self.longest = float(config["WEBHOOK_RETRY_MAX_S"])
+        self.horizon = timedelta(seconds=float(config["WEBHOOK_RETRY_HORIZON_S"]))
+        self.closing_soon = timedelta(seconds=float(config["REVIEW_CLOSING_SOON_S"]))
+        self.allow = bool(config["WEBHOOK_ALLOW_PRIVATE"])
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="registry-deliver")
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until ``stop`` is set, waiting out a database that is away."""
+        wait = self.poll
+        while not stop.is_set():
+            try:
+                busy = self.round()
+                wait = self.poll
+            except SQLAlchemyError as exc:
+                log.warning("the database is not answering (%s); trying again in %.0f s", exc, wait)
+                busy, wait = 0, min(wait * 2, 30.0)
+            if not busy:
+                stop.wait(wait)
+        self._pool.shutdown(wait=True)
+
+    def round(self) -> int:
+        """One round; how many messages it sent (or tried to)."""
+        self.notices()
+        claims = self.claim()
+        if claims:
+            self.record(list(self._pool.map(self.send, claims)))
+        return len(claims)
+
+    # --- notices ---------------------------------------------------------------------------
+
+    def notices(self) -> int:
+        """Announce what time has made true since the last round; how many notices."""
+        made = 0
+        with self.app.app_context(), writing():
+            try:
+                session = current_session()
+                now = utcnow()
+                reviews.close_all_due(session)
+                since = now - self.horizon
+                scheduled = session.execute(
+                    select(PolicyVersion, SetRevision.recorded_at)
+                    .join(SetRevision, SetRevision.number == PolicyVersion.revision_number)
+                    .where(
+                        PolicyVersion.in_force_from <= now,
+                        PolicyVersion.in_force_from > since,
+                        PolicyVersion.in_force_from > SetRevision.recorded_at,
+                    )
+                ).all()
+                for version, _recorded in scheduled:
+                    if self._first(session, f"in_force:{version.id}", now):
+                        webhooks.publish(
+                            session,
+                            "registry.policy_set.changed",
+                            webhooks.revision_data(
+                                version.revision_number or 0,
+                                "in_force",
+                                policy=version.policy.slug,
+                                version=version.number,
+                                in_force_from=chain.format_time(version.in_force_from or now),
+                            ),
+                            at=now,
+                        )
+                        made += 1
+                closing = session.execute(
+                    select(Review).where(
+                        Review.status == "open",
+                        Review.closes_at > now,
+                        Review.closes_at <= now + self.closing_soon,
+                    )
+                ).scalars()
+                for review in closing:
+                    if self._first(session, f"closing_soon:{review.id}", now):
+                        webhooks.publish(
+                            session,
+                            "registry.review.closing_soon",
+                            webhooks.review_data(reviews.review_snapshot(review)),
+                            at=now,
+                        )
+                        for hook in ON_CLOSING_SOON:
+                            hook(session, review)
+                        made += 1
+                db.session.commit()
+            finally:
+                db.session.remove()
+        return made
+
+    @staticmethod
+    def _first(session: Any, key: str, now: datetime) -> bool:
+        """Mark ``key`` announced; False if it was already."""
+        if session.get(Notice, key) is not None:
+            return False
+        session.execute(insert(table_of(Notice)), [{"key": key, "made_at": now}])
+        return True
+
+    # --- claim, send, record ---------------------------------------------------------------
+
+    def claim(self) -> list[Claim]:
+        m, e = WebhookMessage, WebhookEndpoint
+        earlier = aliased(WebhookMessage)
+        with self.app.app_context(), writing():
+            try:
+                session = current_session()
+                now = utcnow()
+                first_pending = (
+                    select(func.min(earlier.sequence))
+                    .where(earlier.endpoint_id == m.endpoint_id, earlier.state == "pending")
+                    .scalar_subquery()
+                )
+                statement = (
+                    select(
+                        m.id,
+                        m.endpoint_id,
+                        m.sequence,
+                        m.payload,
+                        m.attempts,
+                        m.created_at,
+                        e.url,
+                        e.secret,
+                        e.previous_secret,
+                        e.previous_secret_until,
+                    )
+                    .join(e, e.id == m.endpoint_id)
+                    .where(
+                        m.state == "pending",
+                        e.status == "active",
+                        m.next_attempt_at <= now,
+                        or_(m.leased_until.is_(None), m.leased_until <= now),
+                        m.sequence == first_pending,
+                    )
+                    .order_by(m.next_attempt_at, m.id)
+                    .limit(self.threads)
+                )
+                if is_postgres():
+                    statement = statement.with_for_update(of=m, skip_locked=True)
+                rows = session.execute(statement).all()
+                if rows:
+                    session.execute(
+                        update(m)
+                        .where(m.id.in_([row.id for row in rows]))
+                        .values(leased_until=now + self.lease)
+                    )
+                db.session.commit()
+            finally:
+                db.session.remove()
+        return [
+            Claim(
+                row.id,
+                row.endpoint_id,
+                row.sequence,
+                row.payload,
+                row.attempts,
+                row.created_at,
+                row.url,
+                webhooks.signing_secrets(
+                    row.secret, row.previous_secret, row.previous_secret_until, now
+                ),
+            )
+            for row in rows
+        ]
+
+    def send(self, claim: Claim) -> Outcome:
+        at = utcnow()
+        started = time.monotonic()
+        status: int | None = None
+        error: str | None = None
+        try:
+            status = post(
+                claim.url,
+                claim.payload.encode(),
+                signature_headers(claim, at),
+                timeout=self.timeout,
+                allow=self.allow,
+            )
+        except ForbiddenAddress as exc:
+            error = f"refused: {exc}"
+        except (OSError, http.client.HTTPException) as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        duration = int((time.monotonic() - started) * 1000)
+        return Outcome(claim, at, status, error, duration)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before try ``attempts + 1``: doubling from the base, capped, jittered."""
+        delay = min(self.base * 2.0 ** min(attempts - 1, 40), self.longest)
+        return float(delay * _jitter.uniform(0.5, 1.0))
+
+    def record(self, outcomes: list[Outcome]) -> None:
+        with self.app.app_context(), writing():
+            try:
+                session = current_session()
+                connection = session.connection()
+                now = utcnow()
+                connection.execute(
+                    insert(table_of(WebhookAttempt)),
+                    [
+                        {
+                            "endpoint_id": o.claim.endpoint_id,
+                            "message_id": o.claim.message_id,
+                            "sequence": o.claim.sequence,
+                            "attempted_at": o.at,
+                            "status_code": o.status_code,
+                            "error": o.error,
+                            "duration_ms": o.duration_ms,
+                        }
+                        for o in outcomes
+                    ],
+                )
+                updates = []
+                for o in outcomes:
+                    attempts = o.claim.attempts + 1
+                    state, next_at, delivered = "pending", now, None
+                    if o.status_code is not None and 200 <= o.status_code < 300:
+                        state, delivered = "delivered", now
+                    elif o.status_code == 410:
+                        self._disable(session, o.claim.endpoint_id)
+                    else:
+                        next_at = now + timedelta(seconds=self.backoff(attempts))
+                        if next_at > o.claim.created_at + self.horizon:
+                            state = "failed"
+                    updates.append(
+                        {
+                            "message": o.claim.message_id,
+                            "new_state": state,
+                            "new_attempts": attempts,
+                            "next_at": next_at,
+                            "delivered": delivered,
+                        }
+                    )
+                connection.execute(webhooks.RECORD_MESSAGE, updates)
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    @staticmethod
+    def _disable(session: Any, endpoint_id: int) -> None:
+        """The receiver said it is gone for good: stop sending (its messages wait, for a
+        resume), on the record."""
+        endpoint = session.get(WebhookEndpoint, endpoint_id)
+        if endpoint is None or endpoint.status != "active":
+            return
+        before = webhooks.snapshot(endpoint)
+        endpoint.status, endpoint.status_reason = "disabled", "The endpoint answered 410 Gone."
+        session.flush()
+        audit.record(
+            session,
+            Actor.system("delivery"),
+            "webhook.disabled",
+            "webhook",
+            endpoint_id,
+            before=before,
+            after=webhooks.snapshot(endpoint),
+        )
+
+
+# Called with (session, review) when a review's "closing soon" notice is made, in its
+# transaction (the panel's reminders register here).
+ON_CLOSING_SOON: list[Any] = []
