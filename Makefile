@@ -33,6 +33,10 @@ run: $(VENV)/.run
 	@echo "registry: serving on http://$(HOST):$(PORT)/ (API docs at /docs)."
 	@echo "registry: create the first admin with"
 	@echo "  $(BIN)/flask --app wsgi registry create-user you@example.org --role admin --organisation 'Your organisation' --password-stdin"
+	@echo "registry: the delivery worker (webhooks, mail) runs beside it and stops with it."
+	@export REGISTRY_PUBLIC_URL=$${REGISTRY_PUBLIC_URL:-http://$(HOST):$(PORT)}; \
+	$(BIN)/flask --app wsgi registry deliver & deliver=$$!; \
+	trap 'kill $$deliver 2>/dev/null; wait $$deliver' EXIT INT TERM; \
 	REGISTRY_SESSION_COOKIE_SECURE=$${REGISTRY_SESSION_COOKIE_SECURE:-0} \
 	$(BIN)/gunicorn --workers $(WORKERS) --threads $(THREADS) --bind $(HOST):$(PORT) \
 		--timeout $(TIMEOUT) --no-control-socket --access-logfile - --access-logformat '' --worker-tmp-dir /dev/shm wsgi:app

@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+import registry.services.mail  # noqa: F401 -- registers the mail outbox with the audit append
 from registry import checkpoints, work
 from registry import config as config_module
 from registry.api import (

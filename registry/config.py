@@ -104,8 +104,21 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_POLL_S": 1.0,
     "DELIVERY_LEASE_S": 60.0,
     "DELIVERY_THREADS": 8,
-    # How long before a review closes its "closing soon" notice goes out.
+    # How long before a review closes its "closing soon" notice (and reminders) go out.
     "REVIEW_CLOSING_SOON_S": 86400.0,
+    # Mail to panel members, sent by the delivery worker: by SMTP when a host is set,
+    # otherwise written as .eml files to MAIL_FOLDER (default: the instance folder's
+    # mail/). A message that cannot be sent is tried again, doubling from RETRY_BASE_S,
+    # for WEBHOOK_RETRY_HORIZON_S.
+    "MAIL_SMTP_HOST": "",
+    "MAIL_SMTP_PORT": 25,
+    "MAIL_SMTP_USER": "",
+    "MAIL_SMTP_PASSWORD": "",
+    "MAIL_SMTP_STARTTLS": False,
+    "MAIL_SMTP_TIMEOUT_S": 10.0,
+    "MAIL_FROM": "registry@localhost",
+    "MAIL_FOLDER": "",
+    "MAIL_RETRY_BASE_S": 60.0,
     # Tokens.
     "TOKEN_DEFAULT_EXPIRY_DAYS": 90,
     "TOKEN_MAX_EXPIRY_DAYS": 366,

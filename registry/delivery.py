@@ -47,8 +47,14 @@ from sqlalchemy.orm import aliased
 from registry.db import current_session, db, is_postgres, table_of, utcnow, writing
 from registry.models.policy import PolicyVersion, SetRevision
 from registry.models.review import Review
-from registry.models.webhook import Notice, WebhookAttempt, WebhookEndpoint, WebhookMessage
-from registry.services import audit, chain, reviews, webhooks
+from registry.models.webhook import (
+    MailMessage,
+    Notice,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookMessage,
+)
+from registry.services import audit, chain, mail, reviews, webhooks
 from registry.services.context import Actor
 from registry.services.webhooks import ForbiddenAddress
 
@@ -145,6 +151,8 @@ class Deliverer:
         self.horizon = timedelta(seconds=float(config["WEBHOOK_RETRY_HORIZON_S"]))
         self.closing_soon = timedelta(seconds=float(config["REVIEW_CLOSING_SOON_S"]))
         self.allow = bool(config["WEBHOOK_ALLOW_PRIVATE"])
+        self.postbox = mail.Postbox(config, app.instance_path)
+        self.mail_base = float(config["MAIL_RETRY_BASE_S"])
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="registry-deliver")
 
     def run(self, stop: threading.Event) -> None:
@@ -162,12 +170,12 @@ class Deliverer:
         self._pool.shutdown(wait=True)
 
     def round(self) -> int:
-        """One round; how many messages it sent (or tried to)."""
+        """One round; how many messages (webhooks and mail) it sent or tried to."""
         self.notices()
         claims = self.claim()
         if claims:
             self.record(list(self._pool.map(self.send, claims)))
-        return len(claims)
+        return len(claims) + self.post_mail()
 
     # --- notices ---------------------------------------------------------------------------
 
@@ -219,8 +227,7 @@ class Deliverer:
                             webhooks.review_data(reviews.review_snapshot(review)),
                             at=now,
                         )
-                        for hook in ON_CLOSING_SOON:
-                            hook(session, review)
+                        mail.review_closing(session, review)
                         made += 1
                 db.session.commit()
             finally:
@@ -393,7 +400,46 @@ class Deliverer:
             after=webhooks.snapshot(endpoint),
         )
 
+    # --- mail ------------------------------------------------------------------------------
 
-# Called with (session, review) when a review's "closing soon" notice is made, in its
-# transaction (the panel's reminders register here).
-ON_CLOSING_SOON: list[Any] = []
+    MAIL_BATCH = 50
+
+    def post_mail(self) -> int:
+        """Send the mail that is due: taken (and its next try put off by the lease, so no
+        other worker takes it meanwhile), sent, and recorded; how many."""
+        m = MailMessage
+        with self.app.app_context(), writing():
+            try:
+                session = current_session()
+                now = utcnow()
+                statement = (
+                    select(m)
+                    .where(m.state == "pending", m.next_attempt_at <= now)
+                    .order_by(m.next_attempt_at, m.id)
+                    .limit(self.MAIL_BATCH)
+                )
+                if is_postgres():
+                    statement = statement.with_for_update(skip_locked=True)
+                due = list(session.execute(statement).scalars())
+                for message in due:
+                    message.next_attempt_at = now + self.lease
+                db.session.commit()
+                if not due:
+                    return 0
+                results = self.postbox.send(due)
+                now = utcnow()
+                for message in due:
+                    error = results.get(message.id)
+                    message.attempts += 1
+                    message.last_error = error
+                    if error is None:
+                        message.state, message.sent_at = "sent", now
+                        continue
+                    delay = min(self.mail_base * 2.0 ** min(message.attempts - 1, 40), self.longest)
+                    message.next_attempt_at = now + timedelta(seconds=delay)
+                    if message.next_attempt_at > message.created_at + self.horizon:
+                        message.state = "failed"
+                db.session.commit()
+                return len(due)
+            finally:
+                db.session.remove()

@@ -18,6 +18,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("post", f"{API}/auth/login"): "logIn",
     ("post", f"{API}/auth/logout"): "logOut",
     ("get", f"{API}/auth/me"): "getMe",
+    ("patch", f"{API}/auth/me"): "updateMe",
     ("get", f"{API}/tokens"): "listTokens",
     ("post", f"{API}/tokens"): "createToken",
     ("get", f"{API}/tokens/{{token_id}}"): "getToken",

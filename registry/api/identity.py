@@ -15,6 +15,7 @@ from registry.errors import InvalidInput
 from registry.models.identity import User
 from registry.schemas.identity import (
     LoginSchema,
+    MePreferencesSchema,
     MeSchema,
     OrganisationCreateSchema,
     OrganisationQuerySchema,
@@ -87,6 +88,14 @@ class Me(MethodView):
     def get(self) -> dict[str, Any]:
         """Describe the caller: user, effective role, and the CSRF token for session writes"""
         user = identity.get_user(current_session(), current_actor().user_id or 0)
+        return _me(user)
+
+    @requires(Permission.AUTHENTICATED)
+    @blp.arguments(MePreferencesSchema())
+    @blp.response(200, MeSchema)
+    def patch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Change your own preferences (review reminders)"""
+        user = identity.set_preferences(current_session(), current_actor(), body)
         return _me(user)
 
 

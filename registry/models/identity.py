@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, String
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.db import Base, utcnow
@@ -42,6 +43,8 @@ class User(Base):
     # Bumped when the user is deactivated or changes role or password: every session
     # minted before carries the old value and stops working on its next request.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A panel member's reminder a day before a review closes (if they have not voted).
+    review_reminders: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)

@@ -1,4 +1,4 @@
-"""Webhook endpoints, their outbox of messages, and every attempt to deliver one."""
+"""Webhook endpoints, their outbox of messages, every attempt to deliver one; and mail."""
 
 from __future__ import annotations
 
@@ -91,3 +91,25 @@ class Notice(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     made_at: Mapped[datetime]
+
+
+class MailMessage(Base):
+    """A message to a person, written in the transaction of what it tells them, and sent
+    by the delivery worker (SMTP, or a file in the instance folder when none is set)."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (Index("ix_mail_outbox_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    to_address: Mapped[str] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(32))  # review_opened, review_closing, ...
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    # "pending" until "sent", or "failed" once retries run out.
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)

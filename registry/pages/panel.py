@@ -149,7 +149,23 @@ def panel_home() -> Any:
         panels=list(by_panel.values()),
         open_reviews=open_reviews,
         closed_reviews=closed_reviews,
+        reminders=identity.get_user(session, actor.user_id or 0).review_reminders,
     )
+
+
+@blp.route("/panel/reminders", methods=["POST"])
+@requires(Permission.REVIEW_VOTE)
+def set_reminders() -> Any:
+    """Turn the day-before reminder on or off, then come back to the panel page."""
+    choice = request.form.get("review_reminders", "")
+    if choice not in ("on", "off"):
+        flash("Choose whether to turn reminders on or off.", "error")
+        return redirect(url_for("pages.panel_home", _anchor="reminders"), 303)
+    identity.set_preferences(
+        current_session(), current_actor(), {"review_reminders": choice == "on"}
+    )
+    flash(f"Reminders are {choice}.", "success")
+    return redirect(url_for("pages.panel_home", _anchor="reminders"), 303)
 
 
 def _review_page(

@@ -42,6 +42,10 @@ class UserSchema(Schema):
     organisation = fields.Nested(OrganisationSchema, dump_only=True)
     role = choice("Role", ROLES, required=True)
     active = fields.Boolean()
+    review_reminders = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "Mail a day before a review closes, if not voted yet."},
+    )
     created_at = fields.DateTime(dump_only=True)
 
 
@@ -78,6 +82,18 @@ class UserQuerySchema(PageArgs):
 class LoginSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=1, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class MePreferencesSchema(Schema):
+    review_reminders = fields.Boolean(
+        required=True,
+        truthy={True},
+        falsy={False},
+        metadata={
+            "description": "Panel members: false stops the reminder mailed a day "
+            "before a review closes (the mails when one opens and closes still come)."
+        },
+    )
 
 
 class MeSchema(Schema):

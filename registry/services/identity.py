@@ -195,6 +195,20 @@ def list_users(
     return keyset_page(session, statement, User.id, limit, after)
 
 
+def set_preferences(session: Session, actor: Actor, changes: dict[str, Any]) -> User:
+    """The caller's own preferences; a change is on the record."""
+    user = get_user(session, actor.user_id or 0)
+    before = {"review_reminders": user.review_reminders}
+    user.review_reminders = bool(changes["review_reminders"])
+    after = {"review_reminders": user.review_reminders}
+    if after != before:
+        session.flush()
+        audit.record(
+            session, actor, "user.preferences_changed", "user", user.id, before=before, after=after
+        )
+    return user
+
+
 def update_user(session: Session, actor: Actor, user_id: int, changes: dict[str, Any]) -> User:
     """Change a user's name, organisation, role, active flag or password.
 
