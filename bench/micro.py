@@ -470,9 +470,135 @@ def audit_state(ctx: Context) -> Figures:
     return figures
 
 
+PUBLICATIONS = 30  # timed per configuration
+ENDPOINTS = 100
+
+
+def _endorsed_versions(count: int) -> tuple[int, list[tuple[Any, str]]]:
+    """``count`` new policies, each with a version endorsed by a panel and ready to
+    publish, as an editor would leave them: the organisation's id, and (editor actor,
+    slug) pairs."""
+    from registry.db import db
+    from registry.models.review import Choice
+    from registry.services import identity, memberships, panels, policies, reviews
+    from registry.services.context import Actor
+
+    system = Actor.system(label="bench")
+    session = db.session()
+    policies.sync_catalogue(session, system)
+    org = identity.create_organisation(session, system, "Bench publications", "nhs_trust")
+    made = []
+    for kind in ("editor", "panel_member"):
+        user = identity.create_user(
+            session,
+            system,
+            email=f"{kind}@publications.example",
+            display_name=kind,
+            organisation_id=org.id,
+            role=kind,
+            password=None,
+        )
+        made.append(Actor(kind="user", user_id=user.id, role=kind, label=user.email))
+    editor, member = made
+    board = panels.create_panel(session, system, {"name": "Bench", "quorum": 1, "threshold": 1})
+    memberships.add_member(session, system, board.id, member.user_id, None, None)
+    db.session.commit()
+    ready = []
+    for n in range(count):
+        slug = f"bench-publication-{n}"
+        body = {
+            "slug": slug,
+            "title": f"Bench {n}",
+            "purpose": "research",
+            "data_category": "depersonalised",
+            "body": "# Rules\n",
+            "summary": "s",
+            "rationale": "r",
+            "sensitive_categories": [],
+            "conditions": [{"code": "ethics_approval", "parameters": {}}],
+        }
+        version = policies.create_policy(session, editor, body)
+        assessment = dict.fromkeys(
+            (
+                "benefits",
+                "beneficiaries",
+                "harms_and_mitigations",
+                "commercial_involvement",
+                "benefits_to_nhs_and_public",
+                "public_communication",
+            ),
+            "Yes.",
+        )
+        review = reviews.submit(session, editor, version, board.id, None, assessment)
+        reviews.cast_vote(session, member, review.id, Choice.ENDORSE, "")
+        reviews.close(session, editor, review, "Publish.")
+        db.session.commit()
+        ready.append((editor, slug))
+    return org.id, ready
+
+
+def publication_outbox(ctx: Context) -> Figures:
+    """A publication's own transaction (publish and commit, in process), with no webhook
+    endpoint and with 100 that all want it, beside writing 100 outbox rows alone: the
+    outbox should cost the publication what its rows cost, no more."""
+    import statistics
+
+    from flask_migrate import upgrade
+    from sqlalchemy import insert
+
+    from registry.db import db, writing
+    from registry.models.webhook import WebhookEndpoint
+    from registry.services import policies, webhooks
+
+    timings: dict[int, list[float]] = {0: [], ENDPOINTS: []}
+    rows_alone: list[float] = []
+    with _scratch_database(ctx, "publications") as url, _app(ctx, url) as app:
+        upgrade()
+        with writing(), app.test_request_context():
+            org_id, ready = _endorsed_versions(2 * PUBLICATIONS)
+            for endpoints, batch in ((0, ready[:PUBLICATIONS]), (ENDPOINTS, ready[PUBLICATIONS:])):
+                if endpoints:
+                    db.session.execute(
+                        insert(WebhookEndpoint),
+                        [
+                            {
+                                "organisation_id": org_id,
+                                "url": f"https://hooks{n}.example.org/",
+                                "event_types": "",
+                                "description": "",
+                                "status": "paused",
+                                "secret": webhooks.new_secret(),
+                                "sequence": 0,
+                            }
+                            for n in range(endpoints)
+                        ],
+                    )
+                    db.session.commit()
+                for editor, slug in batch:
+                    started = time.perf_counter()
+                    policies.publish(db.session(), editor, slug, 1)
+                    db.session.commit()
+                    timings[endpoints].append(time.perf_counter() - started)
+            for _ in range(PUBLICATIONS):
+                started = time.perf_counter()
+                webhooks.publish(db.session(), webhooks.PING, {"links": {}})
+                db.session.commit()
+                rows_alone.append(time.perf_counter() - started)
+    none, hundred = (statistics.median(timings[n]) for n in (0, ENDPOINTS))
+    rows = statistics.median(rows_alone)
+    return {
+        "publish_ms_0_endpoints": round(none * 1000, 2),
+        "publish_ms_100_endpoints": round(hundred * 1000, 2),
+        "ratio_100_to_0": round(hundred / none, 2),
+        "outbox_100_rows_alone_ms": round(rows * 1000, 2),
+        "added_ms_over_rows_alone": round((hundred - none - rows) * 1000, 2),
+    }
+
+
 MICRO: list[Micro] = [
     Micro("decision-evaluation", decision_evaluation),
     Micro("audit-log-100k", audit_log),
     Micro("audit-state", audit_state),
     Micro("audit-proofs", audit_proofs),
+    Micro("publication-outbox", publication_outbox),
 ]
