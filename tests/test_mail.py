@@ -25,6 +25,7 @@ from registry.delivery import Deliverer
 from registry.models.webhook import MailMessage
 from tests import factories as f
 from tests.support.problems import assert_problem
+from tests.support.scenes import form_login, form_token, html
 
 API = "/api/v1"
 
@@ -82,7 +83,6 @@ def test_a_panel_member_receives_the_three_mails(
         MAIL_SMTP_PORT=port,
         MAIL_FROM="registry@london.example",
         REVIEW_CLOSING_SOON_S=60 * 86400,  # the review closes "soon" at once
-        PUBLIC_URL="https://registry.london.example",
     )
     voter, quiet, forgetful = (f.user("panel_member") for _ in range(3))
     editor, review_id = _review(app, [voter, quiet, forgetful])
@@ -101,7 +101,8 @@ def test_a_panel_member_receives_the_three_mails(
         assert message["Subject"] == "A review has opened: Policy mail-policy, version 1"
         assert message["From"] == "registry@london.example"
         text = message.get_content()
-        assert f"https://registry.london.example/panel/reviews/{review_id}" in text
+        # The link is written with the message, from where the review opened.
+        assert f"{app.config['PUBLIC_URL']}/panel/reviews/{review_id}" in text
         assert "The review closes on " in text
     # The reminder: only to the member who has not voted and wants reminders.
     assert sink.to(forgetful.email)[1:] == [
@@ -161,3 +162,26 @@ def test_reminders_are_a_members_own_setting(app: Flask) -> None:
     assert_problem(client.patch(f"{API}/auth/me", json={"review_reminders": "no"}), 422)
     assert_problem(client.patch(f"{API}/auth/me", json={"role": "admin"}), 422)
     assert client.get(f"{API}/auth/me").get_json()["user"]["review_reminders"] is True
+
+
+def test_a_member_turns_reminders_off_and_on_from_the_panel_page(app: Flask) -> None:
+    member = f.user("panel_member")
+    browser = form_login(app, member)
+    page = html(browser.get("/panel"))
+    assert "Turn reminders off" in page
+    # Without the form's token: refused, nothing changed.
+    refused = browser.post("/panel/reminders", data={"review_reminders": "off"})
+    assert refused.status_code == 403
+    assert "Turn reminders off" in html(browser.get("/panel"))
+    done = browser.post(
+        "/panel/reminders", data={"review_reminders": "off", "csrf_token": form_token(page)}
+    )
+    assert done.status_code == 303 and done.headers["Location"].endswith("/panel#reminders")
+    assert "Turn reminders on" in html(browser.get("/panel"))
+    db.session.expire_all()
+    assert db.session.get(type(member), member.id).review_reminders is False
+    db.session.rollback()
+    # Someone else's role cannot.
+    editor = f.user("editor")
+    client = f.bearer(app, f.token(editor))
+    assert client.post("/panel/reminders", data={"review_reminders": "off"}).status_code == 403
