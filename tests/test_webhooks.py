@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -588,3 +589,25 @@ def test_the_worker_waits_for_a_database_that_went_away_and_then_resumes(
         if holder is not None:
             holder.close()
     assert [r.headers["webhook-id"] for r in receiver.received] == [f"msg_{created['id']}_1"]
+
+
+def test_the_readmes_receiver_verifies_a_delivery_and_notices_a_missed_one(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Webhooks, feeds and mail") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 -- the README's own code
+    receive = namespace["receive"]
+    editor, _ = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [webhooks.PING])
+    for _ in range(3):
+        editor.post(f"{API}/webhooks/{created['id']}/test")
+    drain(Deliverer(hooks))
+    first, second, third = receiver.received
+    assert receive(first.body, first.headers, created["secret"], 0)["type"] == webhooks.PING
+    with pytest.raises(LookupError, match="expected message 2, got 3"):
+        receive(third.body, third.headers, created["secret"], 1)
+    with pytest.raises(WebhookVerificationError):
+        receive(second.body + b" ", second.headers, created["secret"], 1)
