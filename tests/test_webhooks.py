@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ from tests import factories as f
 from tests.support.problems import assert_problem
 from tests.support.proxy import Proxy
 from tests.support.receiver import Receiver
+from tests.support.server import environment
 
 API = "/api/v1"
 CHANGED = "registry.policy_set.changed"
@@ -611,3 +614,51 @@ def test_the_readmes_receiver_verifies_a_delivery_and_notices_a_missed_one(
         receive(third.body, third.headers, created["secret"], 1)
     with pytest.raises(WebhookVerificationError):
         receive(second.body + b" ", second.headers, created["secret"], 1)
+
+
+@pytest.mark.slow
+def test_a_worker_process_killed_mid_delivery_loses_nothing(
+    hooks: Flask, receiver: Receiver, database: Any, signing_key_file: Path, tmp_path: Path
+) -> None:
+    """``flask registry deliver`` as it runs in production, killed (SIGKILL) while the
+    receiver is still holding its request: the next worker sends the message again once
+    the lease ends, with the same webhook-id."""
+    editor, _ = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [webhooks.PING])
+    editor.post(f"{API}/webhooks/{created['id']}/test")
+    arrived = threading.Event()
+    release = threading.Event()
+
+    def hold(_received: Any) -> int:
+        arrived.set()
+        release.wait(10)
+        return 200
+
+    receiver.answer = hold
+    config = database.app_config(
+        signing_key_file, WEBHOOK_ALLOW_PRIVATE=True, DELIVERY_POLL_S=0.05, DELIVERY_LEASE_S=2.0
+    )
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "flask"), "--app", "wsgi", "registry", "deliver"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=environment(config, tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert arrived.wait(30), "the worker never sent the message"
+        worker.kill()  # mid-delivery: the receiver has not answered
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        release.set()
+    receiver.answer = lambda _r: 200
+    [message] = db.session.execute(select(WebhookMessage)).scalars()
+    assert (message.state, message.attempts) == ("pending", 0)  # nothing recorded it as sent
+    db.session.rollback()
+    time.sleep(2.1)  # the dead worker's lease ends
+    drain(Deliverer(hooks))
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert ids == [f"msg_{created['id']}_1"] * 2
+    assert [m.state for m in db.session.execute(select(WebhookMessage)).scalars()] == ["delivered"]
