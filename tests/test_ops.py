@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import text
 
@@ -96,3 +97,62 @@ def test_make_run_serves_without_a_control_socket_in_the_home_folder(tmp_path: P
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _processes_with(instance: Path, word: str) -> list[int]:
+    """Processes of this test's ``make run`` (by its instance folder) whose command line
+    holds ``word``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if word in command and f"REGISTRY_INSTANCE_PATH={instance}".encode() in environ:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_make_run_starts_the_delivery_worker_and_stops_it_with_gunicorn(tmp_path: Path) -> None:
+    port = free_port()
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    env |= {"REGISTRY_INSTANCE_PATH": str(instance), "HOME": str(tmp_path)}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'registry.sqlite3'}"
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}", "WORKERS=1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (_processes_with(instance, "registry deliver") and _answers(port)):
+            assert make.poll() is None, "make run exited"
+            assert time.monotonic() < deadline, "make run did not start both"
+            time.sleep(0.2)
+        # gunicorn stops (as it would on its own SIGTERM): the worker stops with it.
+        for pid in _processes_with(instance, "gunicorn"):
+            os.kill(pid, signal.SIGTERM)
+        make.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _processes_with(instance, "registry deliver"):
+            assert time.monotonic() < deadline, "the delivery worker outlived gunicorn"
+            time.sleep(0.1)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
