@@ -21,12 +21,13 @@ from flask import Flask
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from registry.db import db, utcnow
+from registry.db import db, utcnow, writing
 from registry.delivery import Deliverer
 from registry.models.audit import AuditEvent
 from registry.models.policy import SetRevision
 from registry.models.webhook import WebhookEndpoint, WebhookMessage
 from registry.services import audit, webhooks
+from registry.services.context import Actor
 from tests import factories as f
 from tests.support.problems import assert_problem
 from tests.support.proxy import Proxy
@@ -662,3 +663,51 @@ def test_a_worker_process_killed_mid_delivery_loses_nothing(
     ids = [r.headers["webhook-id"] for r in receiver.received]
     assert ids == [f"msg_{created['id']}_1"] * 2
     assert [m.state for m in db.session.execute(select(WebhookMessage)).scalars()] == ["delivered"]
+
+
+def test_a_change_to_an_endpoint_during_a_publication_never_deadlocks(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    """An endpoint paused while a publication commits: the publication's append writes
+    the endpoint's row under the chain's lock, so the pause must take the chain's lock
+    before the row, or on PostgreSQL each waits for the other and one is killed."""
+    f.catalogue()
+    editor, account = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [CHANGED])
+    actor = Actor(
+        kind="user", user_id=account.id, role="editor", organisation_id=account.organisation_id
+    )
+    changed, go = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def pause() -> None:
+        try:
+            with hooks.app_context(), writing():
+                webhooks.set_status(db.session(), actor, created["id"], "paused")
+                db.session.flush()
+                changed.set()
+                go.wait(10)
+                db.session.commit()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+            changed.set()
+
+    def publish() -> None:
+        try:
+            with hooks.app_context():
+                f.published("research-data")
+        except BaseException as exc:
+            failures.append(exc)
+
+    pausing = threading.Thread(target=pause)
+    pausing.start()
+    assert changed.wait(10)
+    publishing = threading.Thread(target=publish)
+    publishing.start()
+    time.sleep(0.5)  # the publication is now waiting for the pause's transaction
+    go.set()
+    pausing.join(30)
+    publishing.join(30)
+    assert failures == []
+    shown = editor.get(f"{API}/webhooks/{created['id']}").get_json()
+    assert (shown["status"], shown["sequence"]) == ("paused", 1)

@@ -97,6 +97,16 @@ def next_seq(session: Session) -> int:
     return _locked_head(session)[0] + len(session.info.get(_PENDING, [])) + 1
 
 
+def hold_chain(session: Session) -> None:
+    """Take the chain's lock now, not at commit, and hold it to the commit.
+
+    For a transaction that writes rows the append itself writes under the lock (webhook
+    endpoints' sequence numbers): taking the chain's lock first, as the append does,
+    keeps one lock order on PostgreSQL, where the other order deadlocks with a
+    concurrent append. (SQLite's write lock is the chain's lock already.)"""
+    _locked_head(session)
+
+
 def _lock_chain(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": CHAIN_LOCK_ID})

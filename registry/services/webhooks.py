@@ -172,8 +172,16 @@ def snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def _own(session: Session, actor: Actor, endpoint_id: int) -> WebhookEndpoint:
-    """The caller's organisation's endpoint; 404 for any other (ids reveal nothing)."""
+def _own(
+    session: Session, actor: Actor, endpoint_id: int, *, change: bool = False
+) -> WebhookEndpoint:
+    """The caller's organisation's endpoint; 404 for any other (ids reveal nothing).
+
+    To ``change`` it, the chain's lock is taken first: an append writes endpoints' rows
+    (their sequence numbers) under that lock, so every other writer of them takes it
+    before their row, and the two never wait on each other in a circle."""
+    if change:
+        audit.hold_chain(session)
     endpoint = session.get(WebhookEndpoint, endpoint_id)
     if endpoint is None or endpoint.organisation_id != actor.organisation_id:
         raise NotFound(f"No webhook endpoint {endpoint_id}.")
@@ -220,7 +228,7 @@ def create_endpoint(
 def update_endpoint(
     session: Session, actor: Actor, endpoint_id: int, changes: Mapping[str, Any]
 ) -> WebhookEndpoint:
-    endpoint = _own(session, actor, endpoint_id)
+    endpoint = _own(session, actor, endpoint_id, change=True)
     before = snapshot(endpoint)
     if "url" in changes:
         endpoint.url = check_url(changes["url"])
@@ -243,7 +251,7 @@ def update_endpoint(
 
 
 def delete_endpoint(session: Session, actor: Actor, endpoint_id: int) -> None:
-    endpoint = _own(session, actor, endpoint_id)
+    endpoint = _own(session, actor, endpoint_id, change=True)
     before = snapshot(endpoint)
     session.execute(delete(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint.id))
     session.execute(delete(WebhookMessage).where(WebhookMessage.endpoint_id == endpoint.id))
@@ -256,7 +264,7 @@ def set_status(
     session: Session, actor: Actor, endpoint_id: int, status: str, reason: str | None = None
 ) -> WebhookEndpoint:
     """Pause or resume deliveries (messages wait while paused; none is lost)."""
-    endpoint = _own(session, actor, endpoint_id)
+    endpoint = _own(session, actor, endpoint_id, change=True)
     if endpoint.status != status:
         before = snapshot(endpoint)
         endpoint.status, endpoint.status_reason = status, reason
@@ -282,7 +290,7 @@ def set_status(
 def rotate_secret(session: Session, actor: Actor, endpoint_id: int) -> tuple[WebhookEndpoint, str]:
     """A new secret, shown this once; the old one goes on signing beside it for
     ``WEBHOOK_SECRET_OVERLAP_S``, so the receiver can switch without missing a message."""
-    endpoint = _own(session, actor, endpoint_id)
+    endpoint = _own(session, actor, endpoint_id, change=True)
     overlap = timedelta(seconds=float(current_app.config["WEBHOOK_SECRET_OVERLAP_S"]))
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_until = utcnow() + overlap
@@ -311,7 +319,7 @@ def signing_secrets(
 
 def ping(session: Session, actor: Actor, endpoint_id: int) -> int:
     """Queue a test message for one endpoint; its sequence number."""
-    endpoint = _own(session, actor, endpoint_id)
+    endpoint = _own(session, actor, endpoint_id, change=True)
     sent = publish(session, PING, {"message": "A test message, as asked."}, endpoint_id=endpoint.id)
     audit.record(session, actor, "webhook.pinged", "webhook", endpoint.id)
     return sent[0] if sent else 0
@@ -320,7 +328,7 @@ def ping(session: Session, actor: Actor, endpoint_id: int) -> int:
 def replay(session: Session, actor: Actor, endpoint_id: int, from_sequence: int) -> int:
     """Send again every message from ``from_sequence`` on, in order, with their own ids
     and bodies; how many were queued."""
-    endpoint = _own(session, actor, endpoint_id)
+    endpoint = _own(session, actor, endpoint_id, change=True)
     if from_sequence > endpoint.sequence:
         raise InvalidInput(
             f"This endpoint's last message is number {endpoint.sequence}.",
