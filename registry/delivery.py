@@ -180,67 +180,96 @@ class Deliverer:
     # --- notices ---------------------------------------------------------------------------
 
     def notices(self) -> int:
-        """Announce what time has made true since the last round; how many notices."""
-        made = 0
-        with self.app.app_context(), writing():
+        """Announce what time has made true since the last round; how many notices.
+
+        Read first, in a read transaction: most rounds find nothing and write nothing.
+        When there is work, the write transaction takes the chain's lock before any
+        endpoint row (``audit.hold_chain``), the order every writer of those rows keeps."""
+        with self.app.app_context():
             try:
-                session = current_session()
                 now = utcnow()
-                reviews.close_all_due(session)
-                since = now - self.horizon
-                scheduled = session.execute(
-                    select(PolicyVersion, SetRevision.recorded_at)
-                    .join(SetRevision, SetRevision.number == PolicyVersion.revision_number)
-                    .where(
-                        PolicyVersion.in_force_from <= now,
-                        PolicyVersion.in_force_from > since,
-                        PolicyVersion.in_force_from > SetRevision.recorded_at,
-                    )
-                ).all()
-                for version, _recorded in scheduled:
-                    if self._first(session, f"in_force:{version.id}", now):
-                        webhooks.publish(
-                            session,
-                            "registry.policy_set.changed",
-                            webhooks.revision_data(
-                                version.revision_number or 0,
-                                "in_force",
-                                policy=version.policy.slug,
-                                version=version.number,
-                                in_force_from=chain.format_time(version.in_force_from or now),
-                            ),
-                            at=now,
-                        )
-                        made += 1
-                closing = session.execute(
-                    select(Review).where(
-                        Review.status == "open",
-                        Review.closes_at > now,
-                        Review.closes_at <= now + self.closing_soon,
-                    )
-                ).scalars()
-                for review in closing:
-                    if self._first(session, f"closing_soon:{review.id}", now):
-                        webhooks.publish(
-                            session,
-                            "registry.review.closing_soon",
-                            webhooks.review_data(reviews.review_snapshot(review)),
-                            at=now,
-                        )
-                        mail.review_closing(session, review)
-                        made += 1
-                db.session.commit()
+                due, keys = self._due_notices(current_session(), now)
+                if not due and not keys:
+                    return 0
+                db.session.rollback()
+                made = 0
+                with writing():
+                    session = current_session()
+                    audit.hold_chain(session)
+                    reviews.close_due(session, due)
+                    for key, announce in keys.items():
+                        if session.get(Notice, key) is None:  # read again, under the lock
+                            session.execute(
+                                insert(table_of(Notice)), [{"key": key, "made_at": now}]
+                            )
+                            announce(session, now)
+                            made += 1
+                    db.session.commit()
+                return made
             finally:
                 db.session.remove()
-        return made
+
+    def _due_notices(self, session: Any, now: datetime) -> tuple[list[int], dict[str, Any]]:
+        """Reviews past their closing time, and each notice not yet made (by its key,
+        with what makes it)."""
+        keys: dict[str, Any] = {}
+        scheduled = session.execute(
+            select(PolicyVersion)
+            .join(SetRevision, SetRevision.number == PolicyVersion.revision_number)
+            .where(
+                PolicyVersion.in_force_from <= now,
+                PolicyVersion.in_force_from > now - self.horizon,
+                PolicyVersion.in_force_from > SetRevision.recorded_at,
+            )
+        ).scalars()
+        for version in scheduled:
+            keys[f"in_force:{version.id}"] = self._in_force(version.id)
+        closing = session.execute(
+            select(Review.id).where(
+                Review.status == "open",
+                Review.closes_at > now,
+                Review.closes_at <= now + self.closing_soon,
+            )
+        ).scalars()
+        for review_id in closing:
+            keys[f"closing_soon:{review_id}"] = self._closing_soon(review_id)
+        made = set(session.execute(select(Notice.key).where(Notice.key.in_(list(keys)))).scalars())
+        return reviews.due_review_ids(session), {k: v for k, v in keys.items() if k not in made}
 
     @staticmethod
-    def _first(session: Any, key: str, now: datetime) -> bool:
-        """Mark ``key`` announced; False if it was already."""
-        if session.get(Notice, key) is not None:
-            return False
-        session.execute(insert(table_of(Notice)), [{"key": key, "made_at": now}])
-        return True
+    def _in_force(version_id: int) -> Any:
+        def announce(session: Any, now: datetime) -> None:
+            version = session.get(PolicyVersion, version_id)
+            webhooks.publish(
+                session,
+                "registry.policy_set.changed",
+                webhooks.revision_data(
+                    version.revision_number or 0,
+                    "in_force",
+                    policy=version.policy.slug,
+                    version=version.number,
+                    in_force_from=chain.format_time(version.in_force_from or now),
+                ),
+                at=now,
+            )
+
+        return announce
+
+    @staticmethod
+    def _closing_soon(review_id: int) -> Any:
+        def announce(session: Any, now: datetime) -> None:
+            review = session.get(Review, review_id)
+            if review is None or review.status != "open":
+                return
+            webhooks.publish(
+                session,
+                "registry.review.closing_soon",
+                webhooks.review_data(reviews.review_snapshot(review)),
+                at=now,
+            )
+            mail.review_closing(session, review)
+
+        return announce
 
     # --- claim, send, record ---------------------------------------------------------------
 
@@ -384,6 +413,7 @@ class Deliverer:
     def _disable(session: Any, endpoint_id: int) -> None:
         """The receiver said it is gone for good: stop sending (its messages wait, for a
         resume), on the record."""
+        audit.hold_chain(session)  # before the endpoint's row, as every writer of it
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None or endpoint.status != "active":
             return
