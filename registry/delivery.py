@@ -273,9 +273,29 @@ class Deliverer:
 
     # --- claim, send, record ---------------------------------------------------------------
 
+    def _any_due(self, model: Any) -> bool:
+        """Whether any ``model`` row is pending and due: read before taking a writer's
+        transaction, so that an idle worker takes no lock (SQLite's is the database's)."""
+        with self.app.app_context():
+            try:
+                found = (
+                    current_session()
+                    .execute(
+                        select(model.id)
+                        .where(model.state == "pending", model.next_attempt_at <= utcnow())
+                        .limit(1)
+                    )
+                    .first()
+                )
+                return found is not None
+            finally:
+                db.session.remove()
+
     def claim(self) -> list[Claim]:
         m, e = WebhookMessage, WebhookEndpoint
         earlier = aliased(WebhookMessage)
+        if not self._any_due(m):
+            return []
         with self.app.app_context(), writing():
             try:
                 session = current_session()
@@ -438,6 +458,8 @@ class Deliverer:
         """Send the mail that is due: taken (and its next try put off by the lease, so no
         other worker takes it meanwhile), sent, and recorded; how many."""
         m = MailMessage
+        if not self._any_due(m):
+            return 0
         with self.app.app_context(), writing():
             try:
                 session = current_session()
