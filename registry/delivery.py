@@ -26,6 +26,7 @@ A worker killed mid-delivery loses its lease: the message goes again, with the s
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import random
@@ -33,7 +34,7 @@ import socket
 import ssl
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,7 +55,7 @@ from registry.models.webhook import (
     WebhookEndpoint,
     WebhookMessage,
 )
-from registry.services import audit, chain, mail, reviews, webhooks
+from registry.services import audit, chain, mail, policyset, reviews, webhooks
 from registry.services.context import Actor
 from registry.services.webhooks import ForbiddenAddress
 
@@ -73,6 +74,7 @@ class Claim:
     created_at: datetime
     url: str
     secrets: list[str]
+    lease: datetime  # the lease this worker took: its outcome is recorded only under it
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +108,42 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow: bool) -> int:
-    """POST ``body`` to ``url`` at an address checked now; the status (redirects are
-    answers, never followed). Raises ``ForbiddenAddress`` or ``OSError``."""
+    """POST ``body`` to ``url`` at an address checked now (each checked address in turn
+    until one accepts the connection); the status (redirects are answers, never
+    followed). The whole exchange has ``timeout`` seconds, however slowly the receiver
+    trickles its answer. Raises ``ForbiddenAddress``, ``OSError`` or ``HTTPException``."""
     host, port, addresses = webhooks.safe_addresses(url, allow=allow)
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     kind = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = kind(host, port, addresses[0], timeout)
-    try:
-        connection.request("POST", target, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read(64 * 1024)
-        return response.status
-    finally:
-        connection.close()
+    deadline = time.monotonic() + timeout
+    for n, address in enumerate(addresses):
+        connection = kind(host, port, address, max(0.1, deadline - time.monotonic()))
+        cut = threading.Timer(max(0.0, deadline - time.monotonic()), _cut, (connection,))
+        cut.start()
+        try:
+            try:
+                connection.connect()
+            except OSError:
+                if n + 1 < len(addresses) and time.monotonic() < deadline:
+                    continue  # the next address
+                raise
+            connection.request("POST", target, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read(64 * 1024)
+            return int(response.status)
+        finally:
+            cut.cancel()
+            connection.close()
+    raise OSError(f"{host} has no address to connect to")
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """The deadline passed mid-exchange: end it (the read under way fails)."""
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def signature_headers(claim: Claim, now: datetime) -> dict[str, str]:
@@ -133,7 +157,8 @@ def signature_headers(claim: Claim, now: datetime) -> dict[str, str]:
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": " ".join(signatures),
-        "content-type": "application/json",
+        # A CloudEvent in structured mode (the CloudEvents HTTP binding).
+        "content-type": "application/cloudevents+json; charset=utf-8",
         "user-agent": USER_AGENT,
     }
 
@@ -149,6 +174,10 @@ class Deliverer:
         self.base = float(config["WEBHOOK_RETRY_BASE_S"])
         self.longest = float(config["WEBHOOK_RETRY_MAX_S"])
         self.horizon = timedelta(seconds=float(config["WEBHOOK_RETRY_HORIZON_S"]))
+        self.max_attempts = self.attempts_within(self.horizon.total_seconds(), self.base)
+        self.mail_attempts = self.attempts_within(
+            self.horizon.total_seconds(), float(config["MAIL_RETRY_BASE_S"])
+        )
         self.closing_soon = timedelta(seconds=float(config["REVIEW_CLOSING_SOON_S"]))
         self.allow = bool(config["WEBHOOK_ALLOW_PRIVATE"])
         self.postbox = mail.Postbox(config, app.instance_path)
@@ -165,6 +194,9 @@ class Deliverer:
             except SQLAlchemyError as exc:
                 log.warning("the database is not answering (%s); trying again in %.0f s", exc, wait)
                 busy, wait = 0, min(wait * 2, 30.0)
+            except Exception:  # a defect must not stop every organisation's deliveries
+                log.exception("a delivery round failed; carrying on")
+                busy = 0
             if not busy:
                 stop.wait(wait)
         self._pool.shutdown(wait=True)
@@ -173,8 +205,8 @@ class Deliverer:
         """One round; how many messages (webhooks and mail) it sent or tried to."""
         self.notices()
         claims = self.claim()
-        if claims:
-            self.record(list(self._pool.map(self.send, claims)))
+        for done in as_completed([self._pool.submit(self.send, c) for c in claims]):
+            self.record(done.result())  # as each ends: a slow receiver holds up no other
         return len(claims) + self.post_mail()
 
     # --- notices ---------------------------------------------------------------------------
@@ -240,6 +272,12 @@ class Deliverer:
     def _in_force(version_id: int) -> Any:
         def announce(session: Any, now: datetime) -> None:
             version = session.get(PolicyVersion, version_id)
+            timeline = policyset.load_timeline(session, policyset.latest_revision(session))
+            applying = [
+                e for e in timeline if e.policy_id == version.policy_id and e.in_force_from <= now
+            ]
+            if max(applying, key=lambda e: e.number).version_id != version_id:
+                return  # a later version took its place first: it never came into force
             webhooks.publish(
                 session,
                 "registry.policy_set.changed",
@@ -332,11 +370,12 @@ class Deliverer:
                 if is_postgres():
                     statement = statement.with_for_update(of=m, skip_locked=True)
                 rows = session.execute(statement).all()
+                lease = now + self.lease
                 if rows:
                     session.execute(
                         update(m)
                         .where(m.id.in_([row.id for row in rows]))
-                        .values(leased_until=now + self.lease)
+                        .values(leased_until=lease)
                     )
                 db.session.commit()
             finally:
@@ -353,6 +392,7 @@ class Deliverer:
                 webhooks.signing_secrets(
                     row.secret, row.previous_secret, row.previous_secret_until, now
                 ),
+                lease,
             )
             for row in rows
         ]
@@ -374,57 +414,81 @@ class Deliverer:
             error = f"refused: {exc}"
         except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
+        except Exception as exc:  # recorded as the attempt's failure, like any other
+            log.exception("sending message %s failed", claim.message_id)
+            error = f"{type(exc).__name__}: {exc}"[:500]
         duration = int((time.monotonic() - started) * 1000)
         return Outcome(claim, at, status, error, duration)
 
-    def backoff(self, attempts: int) -> float:
+    def backoff(self, attempts: int, base: float | None = None) -> float:
         """Seconds before try ``attempts + 1``: doubling from the base, capped, jittered."""
-        delay = min(self.base * 2.0 ** min(attempts - 1, 40), self.longest)
+        delay = min((base or self.base) * 2.0 ** min(attempts - 1, 40), self.longest)
         return float(delay * _jitter.uniform(0.5, 1.0))
 
-    def record(self, outcomes: list[Outcome]) -> None:
+    def attempts_within(self, horizon: float, base: float) -> int:
+        """How many tries the backoff makes in ``horizon`` seconds (at its longest delays):
+        a message fails after that many, counted from its last replay or resume too."""
+        tries, spent = 1, 0.0
+        while True:
+            delay = min(base * 2.0 ** min(tries - 1, 40), self.longest)
+            if delay >= self.longest:  # capped from here on: the rest is a division
+                return tries + max(0, int((horizon - spent) // self.longest))
+            spent += delay
+            if spent > horizon:
+                return tries
+            tries += 1
+
+    def record(self, outcome: Outcome) -> None:
+        """Record one attempt, and the message's new state if this worker still holds
+        its lease (one whose lease ran out, or whose message was replayed or deleted
+        meanwhile, changes nothing but the log)."""
+        claim = outcome.claim
+        m = table_of(WebhookMessage)
         with self.app.app_context(), writing():
             try:
                 session = current_session()
-                connection = session.connection()
                 now = utcnow()
-                connection.execute(
+                held = session.execute(
+                    select(m.c.leased_until).where(m.c.id == claim.message_id)
+                ).first()
+                if held is None:  # its endpoint was deleted meanwhile
+                    db.session.commit()
+                    return
+                session.execute(
                     insert(table_of(WebhookAttempt)),
                     [
                         {
-                            "endpoint_id": o.claim.endpoint_id,
-                            "message_id": o.claim.message_id,
-                            "sequence": o.claim.sequence,
-                            "attempted_at": o.at,
-                            "status_code": o.status_code,
-                            "error": o.error,
-                            "duration_ms": o.duration_ms,
+                            "endpoint_id": claim.endpoint_id,
+                            "message_id": claim.message_id,
+                            "sequence": claim.sequence,
+                            "attempted_at": outcome.at,
+                            "status_code": outcome.status_code,
+                            "error": outcome.error,
+                            "duration_ms": outcome.duration_ms,
                         }
-                        for o in outcomes
                     ],
                 )
-                updates = []
-                for o in outcomes:
-                    attempts = o.claim.attempts + 1
-                    state, next_at, delivered = "pending", now, None
-                    if o.status_code is not None and 200 <= o.status_code < 300:
-                        state, delivered = "delivered", now
-                    elif o.status_code == 410:
-                        self._disable(session, o.claim.endpoint_id)
-                    else:
-                        next_at = now + timedelta(seconds=self.backoff(attempts))
-                        if next_at > o.claim.created_at + self.horizon:
-                            state = "failed"
-                    updates.append(
-                        {
-                            "message": o.claim.message_id,
-                            "new_state": state,
-                            "new_attempts": attempts,
-                            "next_at": next_at,
-                            "delivered": delivered,
-                        }
-                    )
-                connection.execute(webhooks.RECORD_MESSAGE, updates)
+                attempts = claim.attempts + 1
+                state, next_at, delivered = "pending", now, None
+                if outcome.status_code is not None and 200 <= outcome.status_code < 300:
+                    state, delivered = "delivered", now
+                elif outcome.status_code == 410:
+                    self._disable(session, claim.endpoint_id)
+                else:
+                    next_at = now + timedelta(seconds=self.backoff(attempts))
+                    if attempts >= self.max_attempts:
+                        state = "failed"
+                session.execute(
+                    webhooks.RECORD_MESSAGE,
+                    {
+                        "message": claim.message_id,
+                        "lease": claim.lease,
+                        "new_state": state,
+                        "new_attempts": attempts,
+                        "next_at": next_at,
+                        "delivered": delivered,
+                    },
+                )
                 db.session.commit()
             finally:
                 db.session.remove()
@@ -452,46 +516,59 @@ class Deliverer:
 
     # --- mail ------------------------------------------------------------------------------
 
-    MAIL_BATCH = 50
-
     def post_mail(self) -> int:
-        """Send the mail that is due: taken (and its next try put off by the lease, so no
-        other worker takes it meanwhile), sent, and recorded; how many."""
-        m = MailMessage
-        if not self._any_due(m):
+        """Send the mail that is due: taken under a lease (its next try put off, so no
+        other worker takes it meanwhile; a batch sized to be sent well within it), sent
+        outside any transaction, and recorded where the lease still holds; how many."""
+        m = table_of(MailMessage)
+        if not self._any_due(MailMessage):
             return 0
-        with self.app.app_context(), writing():
+        batch = max(1, min(50, int(self.lease.total_seconds() / self.postbox.timeout) - 1))
+        with self.app.app_context():
             try:
-                session = current_session()
-                now = utcnow()
-                statement = (
-                    select(m)
-                    .where(m.state == "pending", m.next_attempt_at <= now)
-                    .order_by(m.next_attempt_at, m.id)
-                    .limit(self.MAIL_BATCH)
-                )
-                if is_postgres():
-                    statement = statement.with_for_update(skip_locked=True)
-                due = list(session.execute(statement).scalars())
-                for message in due:
-                    message.next_attempt_at = now + self.lease
-                db.session.commit()
-                if not due:
+                with writing():
+                    session = current_session()
+                    now = utcnow()
+                    statement = (
+                        select(m)
+                        .where(m.c.state == "pending", m.c.next_attempt_at <= now)
+                        .order_by(m.c.next_attempt_at, m.c.id)
+                        .limit(batch)
+                    )
+                    if is_postgres():
+                        statement = statement.with_for_update(skip_locked=True)
+                    letters = [mail.Letter(**row._mapping) for row in session.execute(statement)]
+                    lease = now + self.lease
+                    if letters:
+                        session.execute(
+                            update(m)
+                            .where(m.c.id.in_([letter.id for letter in letters]))
+                            .values(next_attempt_at=lease)
+                        )
+                    db.session.commit()
+                if not letters:
                     return 0
-                results = self.postbox.send(due)
-                now = utcnow()
-                for message in due:
-                    error = results.get(message.id)
-                    message.attempts += 1
-                    message.last_error = error
-                    if error is None:
-                        message.state, message.sent_at = "sent", now
-                        continue
-                    delay = min(self.mail_base * 2.0 ** min(message.attempts - 1, 40), self.longest)
-                    message.next_attempt_at = now + timedelta(seconds=delay)
-                    if message.next_attempt_at > message.created_at + self.horizon:
-                        message.state = "failed"
-                db.session.commit()
-                return len(due)
+                results = self.postbox.send(letters)
+                with writing():
+                    session = current_session()
+                    now = utcnow()
+                    for letter in letters:
+                        error = results.get(letter.id)
+                        attempts = letter.attempts + 1
+                        values: dict[str, Any] = {"attempts": attempts, "last_error": error}
+                        if error is None:
+                            values |= {"state": "sent", "sent_at": now}
+                        else:
+                            delay = self.backoff(attempts, self.mail_base)
+                            values["next_attempt_at"] = now + timedelta(seconds=delay)
+                            if attempts >= self.mail_attempts:
+                                values["state"] = "failed"
+                        session.execute(
+                            update(m)
+                            .where(m.c.id == letter.id, m.c.next_attempt_at == lease)
+                            .values(**values)
+                        )
+                    db.session.commit()
+                return len(letters)
             finally:
                 db.session.remove()

@@ -185,3 +185,24 @@ def test_a_member_turns_reminders_off_and_on_from_the_panel_page(app: Flask) -> 
     editor = f.user("editor")
     client = f.bearer(app, f.token(editor))
     assert client.post("/panel/reminders", data={"review_reminders": "off"}).status_code == 403
+
+
+def test_a_title_that_breaks_lines_makes_a_one_line_subject(
+    app: Flask, make_app: Any, smtp: tuple[Sink, int]
+) -> None:
+    sink, port = smtp
+    mailer = make_app(MAIL_SMTP_HOST="127.0.0.1", MAIL_SMTP_PORT=port)
+    member = f.user("panel_member")
+    f.catalogue()
+    board = f.panel([member], quorum=0.3, threshold=0.5)
+    editor, _ = f.as_role(app, "editor")
+    body = f.policy_body("broken-title", title="Line one\u2028Line two")
+    assert editor.post(f"{API}/policies", json=body).status_code == 201
+    opened = editor.post(
+        f"{API}/policies/broken-title/versions/1/submit",
+        json={"panel_id": board.id, "public_benefit": f.ASSESSMENT},
+    )
+    assert opened.status_code == 201
+    Deliverer(mailer).round()
+    [message] = sink.messages
+    assert message["Subject"] == "A review has opened: Line one Line two, version 1"

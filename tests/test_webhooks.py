@@ -4,7 +4,9 @@ server, and verified there with the Standard Webhooks library (code nobody here 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,8 +23,9 @@ from flask import Flask
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from registry import delivery
 from registry.db import db, utcnow, writing
-from registry.delivery import Deliverer
+from registry.delivery import Deliverer, Outcome
 from registry.models.audit import AuditEvent
 from registry.models.policy import SetRevision
 from registry.models.webhook import WebhookEndpoint, WebhookMessage
@@ -145,7 +148,7 @@ def test_a_forged_body_a_stale_timestamp_and_a_gap_are_each_detectable(
     refuse = f"msg_{created['id']}_2"
     receiver.answer = lambda r: 500 if r.headers["webhook-id"] == refuse else 200
     impatient = Deliverer(hooks)
-    impatient.horizon = timedelta(0)  # a refused message fails at once
+    impatient.max_attempts = 1  # a refused message fails at once
     drain(impatient)
     hook = Webhook(created["secret"])
     accepted = [r for r in receiver.received if r.headers["webhook-id"] != refuse]
@@ -418,6 +421,10 @@ def test_a_scheduled_version_is_announced_when_it_comes_into_force(
         "https://[::ffff:127.0.0.1]/in",  # loopback, spelt as IPv6
         "https://0.0.0.0/in",
         "https://user:pass@hooks.example.org/in",
+        "https://[2002:7f00:1::1]/in",  # 6to4, carrying 127.0.0.1
+        "https://[2002:a9fe:a9fe::]/in",  # 6to4, carrying 169.254.169.254
+        "https://hooks.example.org/caf\u00e9",  # not percent-encoded
+        "https://hooks.example.org/a b",
         "not a url",
     ],
 )
@@ -615,6 +622,7 @@ def test_the_readmes_receiver_verifies_a_delivery_and_notices_a_missed_one(
         receive(third.body, third.headers, created["secret"], 1)
     with pytest.raises(WebhookVerificationError):
         receive(second.body + b" ", second.headers, created["secret"], 1)
+    assert receive(first.body, first.headers, created["secret"], 2) is None  # a duplicate
 
 
 @pytest.mark.slow
@@ -711,3 +719,156 @@ def test_a_change_to_an_endpoint_during_a_publication_never_deadlocks(
     assert failures == []
     shown = editor.get(f"{API}/webhooks/{created['id']}").get_json()
     assert (shown["status"], shown["sequence"]) == ("paused", 1)
+
+
+# --- what a hostile receiver or an unlucky moment does ---------------------------------------
+
+
+class Trickle:
+    """A receiver that accepts, then answers one byte every half second, forever."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/slow"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.recv(65536)
+                while not self.stop.is_set():
+                    conn.sendall(b"X")
+                    time.sleep(0.5)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_a_receiver_that_trickles_its_answer_is_cut_off_and_holds_up_no_one(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    slow = Trickle()
+    try:
+        editor, _ = f.as_role(hooks, "editor")
+        fast = register(editor, receiver.url, [webhooks.PING])
+        stuck = register(editor, slow.url, [webhooks.PING])
+        for endpoint in (fast, stuck):
+            editor.post(f"{API}/webhooks/{endpoint['id']}/test")
+        deliverer = Deliverer(hooks)
+        deliverer.timeout = 1.5
+        started = time.monotonic()
+        assert deliverer.round() == 2
+        assert time.monotonic() - started < 5  # not the receiver's forever
+    finally:
+        slow.close()
+    [cut] = editor.get(f"{API}/webhooks/{stuck['id']}/deliveries").get_json()
+    assert cut["status_code"] is None and cut["error"] and cut["duration_ms"] < 3000
+    [done] = editor.get(f"{API}/webhooks/{fast['id']}/deliveries").get_json()
+    assert done["status_code"] == 200 and done["duration_ms"] < 1000
+
+
+def test_an_outcome_after_the_lease_ran_out_changes_nothing(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    editor, _ = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [webhooks.PING])
+    editor.post(f"{API}/webhooks/{created['id']}/test")
+    stale = Deliverer(hooks)
+    [claim] = stale.claim()
+    time.sleep(1.1)  # its lease ends; another worker delivers the message
+    drain(Deliverer(hooks))
+    stale.record(Outcome(claim, utcnow(), 500, None, 9000))  # the slow worker comes back
+    [message] = editor.get(f"{API}/webhooks/{created['id']}/messages").get_json()
+    assert (message["state"], message["attempts"]) == ("delivered", 1)
+    log = editor.get(f"{API}/webhooks/{created['id']}/deliveries").get_json()
+    assert sorted(a["status_code"] for a in log) == [200, 500]  # both tries are on the log
+
+
+def test_an_endpoint_deleted_while_its_message_is_in_flight(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    editor, _ = f.as_role(hooks, "editor")
+    gone = register(editor, receiver.url, [webhooks.PING])
+    editor.post(f"{API}/webhooks/{gone['id']}/test")
+    deliverer = Deliverer(hooks)
+    [claim] = deliverer.claim()
+    assert editor.delete(f"{API}/webhooks/{gone['id']}").status_code == 204
+    deliverer.record(deliverer.send(claim))  # no error, and nothing is left of it
+    assert _count(WebhookMessage) == 0
+
+
+def test_a_send_that_fails_unexpectedly_is_a_failed_attempt_not_a_dead_worker(
+    hooks: Flask, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    editor, _ = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [webhooks.PING])
+    editor.post(f"{API}/webhooks/{created['id']}/test")
+
+    def broken(*_args: Any, **_kwargs: Any) -> int:
+        raise UnicodeEncodeError("ascii", "ü", 0, 1, "not ASCII")
+
+    monkeypatch.setattr(delivery, "post", broken)
+    assert Deliverer(hooks).round() == 1
+    [attempt] = editor.get(f"{API}/webhooks/{created['id']}/deliveries").get_json()
+    assert attempt["error"].startswith("UnicodeEncodeError")
+
+
+def test_a_ping_reaches_an_endpoint_that_filters_it_out(hooks: Flask, receiver: Receiver) -> None:
+    editor, _ = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [CHANGED])
+    pinged = editor.post(f"{API}/webhooks/{created['id']}/test").get_json()
+    assert pinged == {"messages": 1, "sequence": 1}
+    drain(Deliverer(hooks))
+    [got] = receiver.received
+    assert got.headers["content-type"].startswith("application/cloudevents+json")
+    assert Webhook(created["secret"]).verify(got.body, got.headers)["type"] == webhooks.PING
+
+
+def test_the_audit_log_keeps_no_credential_from_an_endpoints_url(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    editor, _ = f.as_role(hooks, "editor")
+    register(editor, receiver.url + "?token=receivers-own-secret")
+    [event] = db.session.execute(
+        select(AuditEvent).where(AuditEvent.action == "webhook.created")
+    ).scalars()
+    assert "receivers-own-secret" not in json.dumps(event.after)
+    assert event.after["url_origin"] == f"http://127.0.0.1:{receiver.port}"
+
+
+def test_an_endpoint_id_is_never_used_twice(hooks: Flask, receiver: Receiver) -> None:
+    """A new endpoint with a deleted one's id would repeat its message ids, which a
+    receiver that drops duplicates by webhook-id would drop."""
+    editor, _ = f.as_role(hooks, "editor")
+    first = register(editor, receiver.url)
+    assert editor.delete(f"{API}/webhooks/{first['id']}").status_code == 204
+    assert register(editor, receiver.url)["id"] != first["id"]
+
+
+def test_a_scheduled_version_overtaken_before_its_time_is_not_announced(
+    hooks: Flask, receiver: Receiver
+) -> None:
+    f.catalogue()
+    f.published("research-data")
+    editor, _ = f.as_role(hooks, "editor")
+    created = register(editor, receiver.url, [CHANGED])
+    f.published(
+        "research-data",
+        summary="Version 2, from later.",
+        effective_from=utcnow() + timedelta(seconds=2),
+    )
+    f.published(
+        "research-data",
+        summary="Version 3, from sooner.",
+        effective_from=utcnow() + timedelta(seconds=1),
+    )
+    time.sleep(2.2)
+    drain(Deliverer(hooks))
+    events = verified(receiver, created["secret"])
+    in_force = [(e["data"]["version"]) for e in events if e["data"]["reason"] == "in_force"]
+    assert in_force == [3]  # version 2 never applied: 3 came first and outranks it

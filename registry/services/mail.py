@@ -14,6 +14,7 @@ import os
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -37,7 +38,9 @@ def _link(path: str) -> str:
 
 
 def _title(review: Review) -> str:
-    return f"{review.version.policy.title}, version {review.version.number}"
+    """The policy's title on one line (a Subject header cannot break)."""
+    title = " ".join(review.version.policy.title.split())
+    return f"{title}, version {review.version.number}"
 
 
 def _when(moment: datetime) -> str:
@@ -134,7 +137,25 @@ audit.ON_APPEND.append(announce)
 # --- sending -------------------------------------------------------------------------------
 
 
-def compose(message: MailMessage, sender: str) -> EmailMessage:
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """A message from the outbox, as read to be sent (no session behind it)."""
+
+    id: int
+    user_id: int | None
+    to_address: str
+    kind: str
+    subject: str
+    body: str
+    created_at: datetime
+    state: str
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+def compose(message: Letter, sender: str) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = message.to_address
@@ -159,10 +180,11 @@ class Postbox:
         self.sender = str(config["MAIL_FROM"])
         self.folder = Path(config["MAIL_FOLDER"] or os.path.join(instance_path, "mail"))
 
-    def send(self, messages: list[MailMessage]) -> dict[int, str | None]:
-        """Send each; by id, None where it went and the error where it did not."""
+    def send(self, messages: list[Letter]) -> dict[int, str | None]:
+        """Send each; by id, None where it went and the error where it did not (a message
+        that cannot be sent fails alone)."""
         if not self.host:
-            return {m.id: self._file(m) for m in messages}
+            return {m.id: _failure(self._file, m) for m in messages}
         results: dict[int, str | None] = {}
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
@@ -171,19 +193,25 @@ class Postbox:
                 if self.user:
                     smtp.login(self.user, self.password)
                 for m in messages:
-                    try:
-                        smtp.send_message(compose(m, self.sender))
-                        results[m.id] = None
-                    except smtplib.SMTPException as exc:
-                        results[m.id] = f"{type(exc).__name__}: {exc}"[:500]
+                    results[m.id] = _failure(
+                        lambda m: smtp.send_message(compose(m, self.sender)), m
+                    )
         except (OSError, smtplib.SMTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             results.update({m.id: error for m in messages if m.id not in results})
         return results
 
-    def _file(self, message: MailMessage) -> str | None:
+    def _file(self, message: Letter) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = chain.format_time(message.created_at).replace(":", "")
         path = self.folder / f"{stamp}-{message.id}.eml"
         path.write_bytes(bytes(compose(message, self.sender)))
-        return None
+
+
+def _failure(send: Any, message: Letter) -> str | None:
+    """None if ``send(message)`` went; else what went wrong, in words."""
+    try:
+        send(message)
+    except (OSError, ValueError, smtplib.SMTPException) as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None

@@ -64,14 +64,17 @@ class ForbiddenAddress(Exception):
 def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (a literal address, itself)."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the resolver's order
 
 
 def _forbidden(address: str) -> str | None:
     """Why the registry must not connect to ``address``; None if it may."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # An IPv4 address carried inside an IPv6 one is judged as itself.
+        for inner in (ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())):
+            if inner is not None and (why := _forbidden(str(inner))) is not None:
+                return f"{why} (inside {ip})"
     for kind, test in (
         ("loopback", ip.is_loopback),
         ("link-local (cloud metadata lives here)", ip.is_link_local),
@@ -128,6 +131,8 @@ def check_url(url: str) -> str:
         raise _bad_url("Put no credentials in the URL; verify the signature instead.")
     if parts.fragment:
         raise _bad_url("The URL may not have a fragment.")
+    if any(not " " < character <= "~" for character in url):
+        raise _bad_url("Percent-encode spaces and characters outside printable ASCII.")
     try:
         safe_addresses(url, allow=allow)
     except ForbiddenAddress as exc:
@@ -161,11 +166,15 @@ def event_types(endpoint: WebhookEndpoint) -> list[str]:
 
 
 def snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    """What the audit log keeps of an endpoint (never its secret)."""
+    """What the audit log keeps of an endpoint: never its secret, and of its URL (whose
+    path may carry a receiver's own token) only the origin and a hash of the whole, so
+    that the log, which nothing rewrites, holds no credential."""
+    parts = urlsplit(endpoint.url)
     return {
         "id": endpoint.id,
         "organisation_id": endpoint.organisation_id,
-        "url": endpoint.url,
+        "url_origin": f"{parts.scheme}://{parts.netloc}",
+        "url_sha256": chain.sha256_hex(endpoint.url.encode()),
         "event_types": event_types(endpoint),
         "status": endpoint.status,
         "description": endpoint.description,
@@ -228,10 +237,11 @@ def create_endpoint(
 def update_endpoint(
     session: Session, actor: Actor, endpoint_id: int, changes: Mapping[str, Any]
 ) -> WebhookEndpoint:
+    url = check_url(changes["url"]) if "url" in changes else None  # before any lock is taken
     endpoint = _own(session, actor, endpoint_id, change=True)
     before = snapshot(endpoint)
-    if "url" in changes:
-        endpoint.url = check_url(changes["url"])
+    if url is not None:
+        endpoint.url = url
     if "event_types" in changes:
         endpoint.event_types = _types_column(changes["event_types"])
     if "description" in changes:
@@ -422,12 +432,11 @@ def publish(
     organisation, or one endpoint, where given), in the caller's transaction: one UPDATE
     numbers them, one INSERT writes them. The sequence numbers given."""
     at = at or utcnow()
-    assign = (
-        update(_E)
-        .where(or_(_E.c.event_types == "", _E.c.event_types.like(f"% {event_type} %")))
-        .values(sequence=_E.c.sequence + 1)
-        .returning(_E.c.id, _E.c.sequence)
-    )
+    assign = update(_E).values(sequence=_E.c.sequence + 1).returning(_E.c.id, _E.c.sequence)
+    if endpoint_id is None:  # one endpoint named (a ping) gets it whatever it filters
+        assign = assign.where(
+            or_(_E.c.event_types == "", _E.c.event_types.like(f"% {event_type} %"))
+        )
     if organisation_id is not None:
         assign = assign.where(_E.c.organisation_id == organisation_id)
     if endpoint_id is not None:
@@ -523,7 +532,11 @@ def announce(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
             publish(session, "registry.review.opened", review_data(after), at=at)
         elif action == "review.closed":
             publish(session, "registry.review.closed", review_data(after), at=at)
-        elif action == "decision.recorded" and after.get("outcome") == "referred_to_panel":
+        elif (
+            action == "decision.recorded"
+            and after.get("outcome") == "referred_to_panel"
+            and after.get("organisation_id") is not None  # never to everyone
+        ):
             publish(
                 session,
                 "registry.decision.referred",
@@ -552,7 +565,10 @@ audit.ON_CHECKPOINT.append(announce_checkpoint)
 # The statement a delivery's outcome is written with, built once.
 RECORD_MESSAGE = (
     update(table_of(WebhookMessage))
-    .where(table_of(WebhookMessage).c.id == bindparam("message"))
+    .where(
+        table_of(WebhookMessage).c.id == bindparam("message"),
+        table_of(WebhookMessage).c.leased_until == bindparam("lease"),
+    )
     .values(
         state=bindparam("new_state"),
         attempts=bindparam("new_attempts"),
