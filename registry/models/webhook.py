@@ -18,6 +18,8 @@ class WebhookEndpoint(Base):
     consumer that sees a number skipped knows it missed something."""
 
     __tablename__ = "webhook_endpoints"
+    # Ids are never reused (SQLite too): a message's id is its endpoint's id and number.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
