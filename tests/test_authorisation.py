@@ -123,6 +123,7 @@ OPERATIONS: list[Op] = [
         body=lambda w: {"email": w.objects["stranger"].email, "password": f.PASSWORD},
     ),
     Op("GET", f"{API}/auth/me", signed_in(200)),
+    Op("PATCH", f"{API}/auth/me", signed_in(200), body=lambda w: {"review_reminders": False}),
     Op("POST", f"{API}/auth/logout", signed_in(204)),
     Op("GET", f"{API}/tokens", signed_in(200)),
     # Machines do not mint tokens with tokens (administrators excepted).
