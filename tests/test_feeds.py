@@ -100,3 +100,26 @@ def test_quoted_text_is_escaped_in_the_entry(app: Flask) -> None:
     body = app.test_client().get("/changes.json").get_json(force=True)
     html = body["items"][0]["content_html"]
     assert "<script>" not in html and "&lt;script&gt;" in html and "&amp; more" in html
+
+
+def test_a_poll_of_an_unchanged_log_renders_nothing(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(app)
+    client = app.test_client()
+    etags = {p: client.get(p).headers["ETag"] for p in ("/changes.atom", "/changes.json")}
+    rendered: list[str] = []
+    real = feeds.render_template
+    monkeypatch.setattr(
+        feeds, "render_template", lambda *a, **k: rendered.append(a[0]) or real(*a, **k)
+    )
+    for path, etag in etags.items():
+        assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+        assert client.get(path).headers["ETag"] == etag
+    assert rendered == []  # served from what was rendered for this revision
+    f.published(SLUG, summary="A new revision is rendered afresh.")
+    assert (
+        client.get("/changes.atom", headers={"If-None-Match": etags["/changes.atom"]}).status_code
+        == 200
+    )
+    assert rendered

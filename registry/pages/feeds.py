@@ -4,17 +4,19 @@ per revision of the set (newest first, the latest ``ENTRIES``), saying what chan
 and linking to the page that compares each replaced version with the one before.
 
 A revision never changes once recorded, so each feed's strong ETag is the digest of its
-bytes and a reader that polls with ``If-None-Match`` is answered 304.
+bytes, and a feed is rendered once per latest revision (and host) in each process: a
+reader that polls with ``If-None-Match`` is answered 304 after one small query.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from feedgen.feed import FeedGenerator
-from flask import Response, render_template, url_for
+from flask import Response, render_template, request, url_for
 from sqlalchemy import select
 
 from registry.db import current_session
@@ -77,10 +79,33 @@ def _entry(revision: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _answer(body: bytes, mimetype: str) -> Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    fresh = not_modified(etag)
-    response = Response(status=304) if fresh else Response(body, mimetype=mimetype)
+# Rendered feeds by (feed, latest revision's number and time, host, entries): a revision
+# never changes, so neither does a feed until the next one (or a restore, whose revisions
+# carry other times).
+_RENDERED: dict[tuple[Any, ...], tuple[str, bytes]] = {}
+_RENDERED_MAX = 16
+
+
+def _answer(feed: str, mimetype: str, render: Callable[[], bytes]) -> Response:
+    latest = (
+        current_session()
+        .execute(
+            select(SetRevision.number, SetRevision.recorded_at)
+            .order_by(SetRevision.number.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    key = (feed, tuple(latest or ()), request.host_url, ENTRIES)
+    held = _RENDERED.get(key)
+    if held is None:
+        body = render()
+        held = ('"' + hashlib.sha256(body).hexdigest()[:32] + '"', body)
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.pop(next(iter(_RENDERED)), None)
+        _RENDERED[key] = held
+    etag, body = held
+    response = Response(status=304) if not_modified(etag) else Response(body, mimetype=mimetype)
     response.headers["ETag"] = etag
     return response
 
@@ -89,6 +114,10 @@ def _answer(body: bytes, mimetype: str) -> Response:
 @requires(Permission.PUBLIC)
 def changes_atom() -> Response:
     """The change log as an Atom feed."""
+    return _answer("atom", "application/atom+xml", _atom)
+
+
+def _atom() -> bytes:
     entries = [_entry(r) for r in _revisions()]
     feed = FeedGenerator()
     feed.id(url_for("pages.changes_atom", _external=True))
@@ -108,13 +137,18 @@ def changes_atom() -> Response:
         entry.updated(item["time"])
         entry.summary(item["summary"])
         entry.content(item["html"], type="html")
-    return _answer(feed.atom_str(pretty=False), "application/atom+xml")
+    body: bytes = feed.atom_str(pretty=False)
+    return body
 
 
 @blp.route("/changes.json")
 @requires(Permission.PUBLIC)
 def changes_json() -> Response:
     """The change log as a JSON Feed (version 1.1)."""
+    return _answer("json", "application/feed+json", _json_feed)
+
+
+def _json_feed() -> bytes:
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": TITLE,
@@ -136,5 +170,4 @@ def changes_json() -> Response:
             for item in (_entry(r) for r in _revisions())
         ],
     }
-    body = json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode()
-    return _answer(body, "application/feed+json")
+    return json.dumps(feed, ensure_ascii=False, separators=(",", ":")).encode()
