@@ -56,9 +56,19 @@ def hooks(app: Flask, make_app: Any) -> Flask:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    """A receiver that, after the test, verifies every delivery it was sent with the
+    Standard Webhooks library and the secret of the endpoint it was sent for."""
+    SECRETS.clear()
     started = Receiver().start()
     yield started
     started.stop()
+    for got in started.received:
+        endpoint = int(got.headers["webhook-id"].split("_")[1])
+        Webhook(SECRETS[endpoint]).verify(got.body, got.headers)
+
+
+# Each endpoint's secret, as registration showed it, by endpoint id.
+SECRETS: dict[int, str] = {}
 
 
 def register(
@@ -68,7 +78,10 @@ def register(
         f"{API}/webhooks", json={"url": url, "event_types": types or [], "description": "t"}
     )
     assert answer.status_code == status, answer.get_json()
-    return answer.get_json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = answer.get_json()
+    if status == 201:
+        SECRETS[created["id"]] = created["secret"]
+    return created
 
 
 def pending() -> int:
