@@ -90,9 +90,10 @@ DEFAULTS: dict[str, Any] = {
     # Webhooks (registry.services.webhooks, registry.delivery). Endpoint URLs must be https
     # and public; WEBHOOK_ALLOW_PRIVATE lets plain http and loopback or private addresses
     # through, for tests and local use only. A failed delivery is tried again after
-    # RETRY_BASE_S, doubling (with jitter) up to RETRY_MAX_S, until RETRY_HORIZON_S after
-    # the message was written (about three days); a rotated secret keeps signing beside
-    # the new one for SECRET_OVERLAP_S.
+    # RETRY_BASE_S, doubling (with jitter) up to RETRY_MAX_S, as many times as those
+    # delays fit in RETRY_HORIZON_S (about three days: 24 tries), counted afresh after a
+    # replay or resume; a rotated secret keeps signing beside the new one for
+    # SECRET_OVERLAP_S.
     "WEBHOOK_ALLOW_PRIVATE": False,
     "WEBHOOK_TIMEOUT_S": 10.0,
     "WEBHOOK_RETRY_BASE_S": 5.0,
@@ -109,7 +110,7 @@ DEFAULTS: dict[str, Any] = {
     # Mail to panel members, sent by the delivery worker: by SMTP when a host is set,
     # otherwise written as .eml files to MAIL_FOLDER (default: the instance folder's
     # mail/). A message that cannot be sent is tried again, doubling from RETRY_BASE_S,
-    # for WEBHOOK_RETRY_HORIZON_S.
+    # as many times as fit in WEBHOOK_RETRY_HORIZON_S.
     "MAIL_SMTP_HOST": "",
     "MAIL_SMTP_PORT": 25,
     "MAIL_SMTP_USER": "",
