@@ -71,7 +71,6 @@ class Claim:
     sequence: int
     payload: str
     attempts: int
-    created_at: datetime
     url: str
     secrets: list[str]
     lease: datetime  # the lease this worker took: its outcome is recorded only under it
@@ -174,14 +173,12 @@ class Deliverer:
         self.base = float(config["WEBHOOK_RETRY_BASE_S"])
         self.longest = float(config["WEBHOOK_RETRY_MAX_S"])
         self.horizon = timedelta(seconds=float(config["WEBHOOK_RETRY_HORIZON_S"]))
+        self.mail_base = float(config["MAIL_RETRY_BASE_S"])
         self.max_attempts = self.attempts_within(self.horizon.total_seconds(), self.base)
-        self.mail_attempts = self.attempts_within(
-            self.horizon.total_seconds(), float(config["MAIL_RETRY_BASE_S"])
-        )
+        self.mail_attempts = self.attempts_within(self.horizon.total_seconds(), self.mail_base)
         self.closing_soon = timedelta(seconds=float(config["REVIEW_CLOSING_SOON_S"]))
         self.allow = bool(config["WEBHOOK_ALLOW_PRIVATE"])
         self.postbox = mail.Postbox(config, app.instance_path)
-        self.mail_base = float(config["MAIL_RETRY_BASE_S"])
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="registry-deliver")
 
     def run(self, stop: threading.Event) -> None:
@@ -350,7 +347,6 @@ class Deliverer:
                         m.sequence,
                         m.payload,
                         m.attempts,
-                        m.created_at,
                         e.url,
                         e.secret,
                         e.previous_secret,
@@ -387,7 +383,6 @@ class Deliverer:
                 row.sequence,
                 row.payload,
                 row.attempts,
-                row.created_at,
                 row.url,
                 webhooks.signing_secrets(
                     row.secret, row.previous_secret, row.previous_secret_until, now
@@ -499,20 +494,14 @@ class Deliverer:
         resume), on the record."""
         audit.hold_chain(session)  # before the endpoint's row, as every writer of it
         endpoint = session.get(WebhookEndpoint, endpoint_id)
-        if endpoint is None or endpoint.status != "active":
-            return
-        before = webhooks.snapshot(endpoint)
-        endpoint.status, endpoint.status_reason = "disabled", "The endpoint answered 410 Gone."
-        session.flush()
-        audit.record(
-            session,
-            Actor.system("delivery"),
-            "webhook.disabled",
-            "webhook",
-            endpoint_id,
-            before=before,
-            after=webhooks.snapshot(endpoint),
-        )
+        if endpoint is not None and endpoint.status == "active":
+            webhooks.change_status(
+                session,
+                Actor.system("delivery"),
+                endpoint,
+                "disabled",
+                "The endpoint answered 410 Gone.",
+            )
 
     # --- mail ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from registry.schemas.common import MAX_SEQ, PageArgs, choice, whole_number
+from registry.services import webhooks
 from registry.services.webhooks import EVENT_TYPES
 
 STATUSES = ("active", "paused", "disabled")
@@ -35,7 +36,7 @@ class WebhookSchema(Schema):
     url = fields.String(dump_only=True)
     description = fields.String(dump_only=True)
     event_types = fields.Function(
-        lambda endpoint: endpoint.event_types.split(),
+        webhooks.event_types,
         dump_only=True,
         metadata={"description": "The event types it receives; empty for all of them."},
     )
@@ -103,7 +104,7 @@ class WebhookQueuedSchema(Schema):
 
 class WebhookMessageSchema(Schema):
     id = fields.Function(
-        lambda m: f"msg_{m.endpoint_id}_{m.sequence}",
+        lambda m: webhooks.message_id(m.endpoint_id, m.sequence),
         dump_only=True,
         metadata={"description": "The webhook-id header (and the CloudEvent's id)."},
     )

@@ -21,7 +21,6 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -29,12 +28,9 @@ from registry.db import table_of, utcnow
 from registry.models.review import Review, Vote
 from registry.models.webhook import MailMessage
 from registry.services import audit, chain, panels
+from registry.services.webhooks import public_url
 
 SIGNATURE = "London health and care data policy registry"
-
-
-def _link(path: str) -> str:
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + path
 
 
 def _title(review: Review) -> str:
@@ -82,7 +78,7 @@ def review_opened(session: Session, review: Review) -> int:
         f"A review has opened: {_title(review)}",
         f"Your panel has been asked to review a change: {_title(review)}.\n\n"
         f"The review closes on {_when(review.closes_at)}. Read the change and vote:\n"
-        f"{_link(f'/panel/reviews/{review.id}')}",
+        f"{public_url(f'/panel/reviews/{review.id}')}",
     )
 
 
@@ -96,8 +92,9 @@ def review_closing(session: Session, review: Review) -> int:
         people,
         f"A review closes tomorrow: {_title(review)}",
         f"The review of {_title(review)} closes on {_when(review.closes_at)}, and you have "
-        f"not voted yet. You can vote here:\n{_link(f'/panel/reviews/{review.id}')}\n\n"
-        f"To stop these reminders, turn them off on your panel page:\n{_link('/panel#reminders')}",
+        f"not voted yet. You can vote here:\n{public_url(f'/panel/reviews/{review.id}')}\n\n"
+        "To stop these reminders, turn them off on your panel page:\n"
+        + public_url("/panel#reminders"),
     )
 
 
@@ -116,7 +113,7 @@ def review_closed(session: Session, review: Review) -> int:
         _serving(session, review),
         f"A review has closed: {_title(review)}",
         f"The review of {_title(review)} has closed: the panel {said}.\n\n"
-        f"The outcome and the tally are here:\n{_link(f'/panel/reviews/{review.id}')}",
+        f"The outcome and the tally are here:\n{public_url(f'/panel/reviews/{review.id}')}",
     )
 
 

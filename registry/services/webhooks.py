@@ -270,31 +270,44 @@ def delete_endpoint(session: Session, actor: Actor, endpoint_id: int) -> None:
     audit.record(session, actor, "webhook.deleted", "webhook", endpoint_id, before=before)
 
 
-def set_status(
-    session: Session, actor: Actor, endpoint_id: int, status: str, reason: str | None = None
-) -> WebhookEndpoint:
+def set_status(session: Session, actor: Actor, endpoint_id: int, status: str) -> WebhookEndpoint:
     """Pause or resume deliveries (messages wait while paused; none is lost)."""
     endpoint = _own(session, actor, endpoint_id, change=True)
-    if endpoint.status != status:
-        before = snapshot(endpoint)
-        endpoint.status, endpoint.status_reason = status, reason
-        if status == "active":  # whatever waited is due now
-            session.execute(
-                update(WebhookMessage)
-                .where(WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.state == "pending")
-                .values(next_attempt_at=utcnow())
-            )
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            f"webhook.{'resumed' if status == 'active' else 'paused'}",
-            "webhook",
-            endpoint.id,
-            before=before,
-            after=snapshot(endpoint),
-        )
+    change_status(session, actor, endpoint, status)
     return endpoint
+
+
+def change_status(
+    session: Session,
+    actor: Actor,
+    endpoint: WebhookEndpoint,
+    status: str,
+    reason: str | None = None,
+) -> None:
+    """Move ``endpoint`` to ``status`` (active, paused, or disabled by the worker, with the
+    reason), on the record; a resume makes whatever waited due now. The caller holds the
+    chain's lock (``audit.hold_chain``), as every writer of an endpoint's row does."""
+    if endpoint.status == status:
+        return
+    before = snapshot(endpoint)
+    endpoint.status, endpoint.status_reason = status, reason
+    if status == "active":
+        session.execute(
+            update(WebhookMessage)
+            .where(WebhookMessage.endpoint_id == endpoint.id, WebhookMessage.state == "pending")
+            .values(next_attempt_at=utcnow())
+        )
+    session.flush()
+    action = {"active": "resumed", "paused": "paused", "disabled": "disabled"}[status]
+    audit.record(
+        session,
+        actor,
+        f"webhook.{action}",
+        "webhook",
+        endpoint.id,
+        before=before,
+        after=snapshot(endpoint),
+    )
 
 
 def rotate_secret(session: Session, actor: Actor, endpoint_id: int) -> tuple[WebhookEndpoint, str]:
@@ -472,11 +485,12 @@ def _links(**paths: str) -> dict[str, str]:
     return {name: public_url(path) for name, path in paths.items()}
 
 
-def _version_links(after: Mapping[str, Any]) -> dict[str, str]:
-    return _links(self=f"/api/v1/policies/{after['policy']}/versions/{after['version']}")
+def _version_path(after: Mapping[str, Any]) -> str:
+    return f"/policies/{after['policy']}/versions/{after['version']}"
 
 
 def review_data(after: Mapping[str, Any]) -> dict[str, Any]:
+    """A review's event: the review, its version, and the public page that shows both."""
     data = {
         "review": after["id"],
         "policy": after["policy"],
@@ -484,8 +498,8 @@ def review_data(after: Mapping[str, Any]) -> dict[str, Any]:
         "closes_at": after["closes_at"],
         "links": _links(
             self=f"/api/v1/reviews/{after['id']}",
-            page=f"/reviews/{after['id']}",
-            version=f"/api/v1/policies/{after['policy']}/versions/{after['version']}",
+            page=_version_path(after),
+            version="/api/v1" + _version_path(after),
         ),
     }
     if after.get("outcome") is not None:
@@ -524,7 +538,9 @@ def announce(session: Session, rows: Iterable[Mapping[str, Any]]) -> None:
                 {
                     "policy": after["policy"],
                     "version": after["version"],
-                    "links": _version_links(after),
+                    "links": _links(
+                        self="/api/v1" + _version_path(after), page=_version_path(after)
+                    ),
                 },
                 at=at,
             )
