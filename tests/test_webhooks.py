@@ -84,6 +84,14 @@ def register(
     return created
 
 
+def pinged(app: Flask, receiver: Receiver) -> tuple[Any, dict[str, Any]]:
+    """An editor's client, and their endpoint for pings with one ping queued."""
+    editor, _ = f.as_role(app, "editor")
+    created = register(editor, receiver.url, [webhooks.PING])
+    assert editor.post(f"{API}/webhooks/{created['id']}/test").status_code == 202
+    return editor, created
+
+
 def pending() -> int:
     count = db.session.execute(
         select(func.count())
@@ -370,9 +378,7 @@ def test_two_workers_at_once_send_each_message_once(hooks: Flask, receiver: Rece
 
 def test_a_worker_that_dies_mid_delivery_loses_nothing(hooks: Flask, receiver: Receiver) -> None:
     f.catalogue()
-    editor, _ = f.as_role(hooks, "editor")
-    created = register(editor, receiver.url, [webhooks.PING])
-    editor.post(f"{API}/webhooks/{created['id']}/test")
+    _editor, created = pinged(hooks, receiver)
     dead = Deliverer(hooks)
     [claim] = dead.claim()  # taken, and then the worker is gone before it records
     dead.send(claim)
@@ -645,9 +651,7 @@ def test_a_worker_process_killed_mid_delivery_loses_nothing(
     """``flask registry deliver`` as it runs in production, killed (SIGKILL) while the
     receiver is still holding its request: the next worker sends the message again once
     the lease ends, with the same webhook-id."""
-    editor, _ = f.as_role(hooks, "editor")
-    created = register(editor, receiver.url, [webhooks.PING])
-    editor.post(f"{API}/webhooks/{created['id']}/test")
+    _editor, created = pinged(hooks, receiver)
     arrived = threading.Event()
     release = threading.Event()
 
@@ -788,9 +792,7 @@ def test_a_receiver_that_trickles_its_answer_is_cut_off_and_holds_up_no_one(
 def test_an_outcome_after_the_lease_ran_out_changes_nothing(
     hooks: Flask, receiver: Receiver
 ) -> None:
-    editor, _ = f.as_role(hooks, "editor")
-    created = register(editor, receiver.url, [webhooks.PING])
-    editor.post(f"{API}/webhooks/{created['id']}/test")
+    editor, created = pinged(hooks, receiver)
     stale = Deliverer(hooks)
     [claim] = stale.claim()
     time.sleep(1.1)  # its lease ends; another worker delivers the message
@@ -805,9 +807,7 @@ def test_an_outcome_after_the_lease_ran_out_changes_nothing(
 def test_an_endpoint_deleted_while_its_message_is_in_flight(
     hooks: Flask, receiver: Receiver
 ) -> None:
-    editor, _ = f.as_role(hooks, "editor")
-    gone = register(editor, receiver.url, [webhooks.PING])
-    editor.post(f"{API}/webhooks/{gone['id']}/test")
+    editor, gone = pinged(hooks, receiver)
     deliverer = Deliverer(hooks)
     [claim] = deliverer.claim()
     assert editor.delete(f"{API}/webhooks/{gone['id']}").status_code == 204
@@ -818,9 +818,7 @@ def test_an_endpoint_deleted_while_its_message_is_in_flight(
 def test_a_send_that_fails_unexpectedly_is_a_failed_attempt_not_a_dead_worker(
     hooks: Flask, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    editor, _ = f.as_role(hooks, "editor")
-    created = register(editor, receiver.url, [webhooks.PING])
-    editor.post(f"{API}/webhooks/{created['id']}/test")
+    editor, created = pinged(hooks, receiver)
 
     def broken(*_args: Any, **_kwargs: Any) -> int:
         raise UnicodeEncodeError("ascii", "ü", 0, 1, "not ASCII")
@@ -885,3 +883,26 @@ def test_a_scheduled_version_overtaken_before_its_time_is_not_announced(
     events = verified(receiver, created["secret"])
     in_force = [(e["data"]["version"]) for e in events if e["data"]["reason"] == "in_force"]
     assert in_force == [3]  # version 2 never applied: 3 came first and outranks it
+
+
+def test_every_link_in_a_message_leads_somewhere(hooks: Flask, receiver: Receiver) -> None:
+    f.catalogue()
+    editor, _ = f.as_role(hooks, "editor")
+    types = [t for t in webhooks.EVENT_TYPES if t != "registry.checkpoint.issued"]
+    created = register(editor, receiver.url, types)
+    f.published("research-data")
+    drain(Deliverer(hooks))
+    events = verified(receiver, created["secret"])
+    assert {e["type"] for e in events} >= {
+        CHANGED,
+        "registry.version.submitted",
+        "registry.review.opened",
+        "registry.review.closed",
+    }
+    reader, _ = f.as_role(hooks, "reader")
+    for event in events:
+        for name, link in event["data"]["links"].items():
+            parts = urlsplit(link)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            answer = reader.get(target)
+            assert answer.status_code == 200, (event["type"], name, target)
